@@ -1,0 +1,25 @@
+//! `nexudus-mock`: a fake backend, a contract runner and a fuzzer for the
+//! CoworkerSettings endpoints of the Nexudus Spaces REST API.
+//!
+//! # Layout
+//!
+//! - [`resource`]: the record, its JSON, create/update validation, messages and envelopes
+//!   (everything resource-specific).
+//! - [`query`]: list parameters, and the one definition of filter matching and sort order.
+//! - [`store`]: the in-memory store (records, the unique `(CoworkerId, Name)` index, ids, lists).
+//! - [`auth`]: users, tokens, roles.
+//! - [`fixtures`]: built-in and on-disk fixtures, checked at start-up.
+//! - [`schemas`]: the JSON Schemas in `schemas/`, compiled once.
+//! - [`server`]: hyper glue (the only module that touches hyper) and the API handlers.
+//! - [`client`]: the HTTP client the runner, the fuzzer and the tests share.
+//! - [`cli`]: command-line flags.
+
+pub mod auth;
+pub mod cli;
+pub mod client;
+pub mod fixtures;
+pub mod query;
+pub mod resource;
+pub mod schemas;
+pub mod server;
+pub mod store;

@@ -1,0 +1,98 @@
+//! The binary: parse flags, build the config, call the library, map to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use nexudus_mock::cli::{Cli, Command, ServeArgs};
+use nexudus_mock::fixtures::Fixtures;
+use nexudus_mock::server::{App, RunningServer};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    init_logging(&args.log_format);
+    let fixtures = match &args.fixtures {
+        Some(dir) => match Fixtures::load_dir(dir) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Fixtures::builtin(),
+    };
+    let admin_token = fixtures.users.iter().find(|u| u.full_admin).map(|u| u.token.clone());
+    let app = match App::new(fixtures, args.server_config()) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("error: fixtures: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match RunningServer::start(args.socket_addr(), app).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("nexudus-mock listening on http://{}", server.addr);
+    if let Some(token) = admin_token {
+        println!(
+            "try: curl -H 'Authorization: Bearer {token}' 'http://{}/api/spaces/coworkersettings?page=1&size=5'",
+            server.addr
+        );
+    }
+    shutdown_signal().await;
+    eprintln!("shutting down: finishing requests in flight");
+    match server.stop().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

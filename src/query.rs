@@ -1,0 +1,372 @@
+//! List parameters: parsing and checking `page`, `size`, `orderBy`, `dir`, the filters
+//! and the range filters, and the one definition of what a filter matches and how a
+//! sort orders. The store and the fuzzer's reference model both use these; the
+//! contract runner only states properties of responses and does not.
+
+use std::cmp::Ordering;
+
+use chrono::NaiveDateTime;
+use serde_json::Value;
+
+use crate::resource::{FieldError, Record, Timestamp};
+
+pub const DEFAULT_PAGE: u64 = 1;
+pub const DEFAULT_SIZE: u64 = 25;
+pub const MAX_SIZE: u64 = 1000;
+
+/// The vendor's filter names.
+pub const P_COWORKER: &str = "CoworkerSetting_Coworker";
+pub const P_COWORKER_ALIAS: &str = "CoworkerSetting_CoworkerId";
+pub const P_NAME: &str = "CoworkerSetting_Name";
+pub const P_VALUE: &str = "CoworkerSetting_Value";
+pub const P_ENCRYPTED: &str = "CoworkerSetting_EncryptedValue";
+pub const P_FROM_CREATED: &str = "from_CoworkerSetting_CreatedOn";
+pub const P_TO_CREATED: &str = "to_CoworkerSetting_CreatedOn";
+pub const P_FROM_UPDATED: &str = "from_CoworkerSetting_UpdatedOn";
+pub const P_TO_UPDATED: &str = "to_CoworkerSetting_UpdatedOn";
+
+/// A field a list can be ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortField {
+    Id,
+    CoworkerId,
+    Name,
+    Value,
+    EncryptedValue,
+    CreatedOn,
+    UpdatedOn,
+    UpdatedBy,
+    SystemId,
+}
+
+impl SortField {
+    pub const ALL: [SortField; 9] = [
+        SortField::Id,
+        SortField::CoworkerId,
+        SortField::Name,
+        SortField::Value,
+        SortField::EncryptedValue,
+        SortField::CreatedOn,
+        SortField::UpdatedOn,
+        SortField::UpdatedBy,
+        SortField::SystemId,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SortField::Id => "Id",
+            SortField::CoworkerId => "CoworkerId",
+            SortField::Name => "Name",
+            SortField::Value => "Value",
+            SortField::EncryptedValue => "EncryptedValue",
+            SortField::CreatedOn => "CreatedOn",
+            SortField::UpdatedOn => "UpdatedOn",
+            SortField::UpdatedBy => "UpdatedBy",
+            SortField::SystemId => "SystemId",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        SortField::ALL.into_iter().find(|f| f.name() == s)
+    }
+
+    /// Orders two records by this field alone; null sorts before any value.
+    pub fn compare(self, a: &Record, b: &Record) -> Ordering {
+        match self {
+            SortField::Id => a.id.cmp(&b.id),
+            SortField::CoworkerId => a.coworker_id.cmp(&b.coworker_id),
+            SortField::Name => a.name.cmp(&b.name),
+            SortField::Value => a.value.cmp(&b.value),
+            SortField::EncryptedValue => a.encrypted_value.cmp(&b.encrypted_value),
+            SortField::CreatedOn => a.created_on.cmp(&b.created_on),
+            SortField::UpdatedOn => a.updated_on.cmp(&b.updated_on),
+            SortField::UpdatedBy => a.updated_by.cmp(&b.updated_by),
+            SortField::SystemId => a.system_id.cmp(&b.system_id),
+        }
+    }
+}
+
+/// An inclusive range of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Range {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+impl Range {
+    fn contains(&self, t: Timestamp) -> bool {
+        self.from.is_none_or(|f| t.0 >= f) && self.to.is_none_or(|to| t.0 <= to)
+    }
+}
+
+/// A checked list query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    pub page: u64,
+    pub size: u64,
+    pub order_by: SortField,
+    /// true for ascending (`dir=1`).
+    pub ascending: bool,
+    pub coworker: Option<i64>,
+    pub name: Option<String>,
+    pub value: Option<String>,
+    pub encrypted_value: Option<String>,
+    pub created: Range,
+    pub updated: Range,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        ListQuery {
+            page: DEFAULT_PAGE,
+            size: DEFAULT_SIZE,
+            order_by: SortField::Id,
+            ascending: true,
+            coworker: None,
+            name: None,
+            value: None,
+            encrypted_value: None,
+            created: Range::default(),
+            updated: Range::default(),
+        }
+    }
+}
+
+impl ListQuery {
+    /// Parses a raw query string (without `?`). Unknown parameters are ignored; a
+    /// repeated parameter takes its last value; an empty filter value means no filter.
+    /// Every bad parameter is reported, each naming itself.
+    pub fn parse(raw: &str) -> Result<Self, Vec<FieldError>> {
+        let mut q = ListQuery::default();
+        let mut errors = Vec::new();
+        for (key, val) in form_urlencoded::parse(raw.as_bytes()) {
+            let key = key.as_ref();
+            let val = val.as_ref();
+            let bad = |msg: &str| FieldError::new(key, Value::String(val.to_string()), msg);
+            match key {
+                "page" => match val.parse::<u64>() {
+                    Ok(n) if n >= 1 => q.page = n,
+                    _ => errors.push(bad("must be an integer of at least 1")),
+                },
+                "size" => match val.parse::<u64>() {
+                    Ok(n) if (1..=MAX_SIZE).contains(&n) => q.size = n,
+                    _ => errors.push(bad("must be an integer from 1 to 1000")),
+                },
+                "orderBy" => match SortField::parse(val) {
+                    Some(f) => q.order_by = f,
+                    None => errors.push(bad(
+                        "must be one of Id, CoworkerId, Name, Value, EncryptedValue, CreatedOn, UpdatedOn, UpdatedBy, SystemId",
+                    )),
+                },
+                "dir" => match val {
+                    "1" => q.ascending = true,
+                    "-1" => q.ascending = false,
+                    _ => errors.push(bad("must be 1 (ascending) or -1 (descending)")),
+                },
+                P_COWORKER | P_COWORKER_ALIAS if !val.is_empty() => match val.parse::<i64>() {
+                    Ok(n) => q.coworker = Some(n),
+                    Err(_) => errors.push(bad("must be an integer")),
+                },
+                P_NAME if !val.is_empty() => q.name = Some(val.to_string()),
+                P_VALUE if !val.is_empty() => q.value = Some(val.to_string()),
+                P_ENCRYPTED if !val.is_empty() => q.encrypted_value = Some(val.to_string()),
+                P_FROM_CREATED | P_TO_CREATED | P_FROM_UPDATED | P_TO_UPDATED if !val.is_empty() => {
+                    let is_to = key.starts_with("to_");
+                    match parse_range_bound(val, is_to) {
+                        Some(t) => {
+                            let r = if key.ends_with("CreatedOn") { &mut q.created } else { &mut q.updated };
+                            if is_to { r.to = Some(t) } else { r.from = Some(t) }
+                        }
+                        None => errors.push(bad("must be a date and time as YYYY-MM-DDTHH:mm (UTC)")),
+                    }
+                }
+                _ => {}
+            }
+        }
+        if errors.is_empty() { Ok(q) } else { Err(errors) }
+    }
+
+    /// True when the record passes every filter of this query.
+    pub fn matches(&self, r: &Record) -> bool {
+        self.coworker.is_none_or(|c| r.coworker_id == c)
+            && substring_filter(self.name.as_deref(), Some(&r.name))
+            && substring_filter(self.value.as_deref(), r.value.as_deref())
+            && substring_filter(self.encrypted_value.as_deref(), r.encrypted_value.as_deref())
+            && self.created.contains(r.created_on)
+            && self.updated.contains(r.updated_on)
+    }
+
+    /// The list order: the field in the asked direction, ties by Id ascending.
+    pub fn compare(&self, a: &Record, b: &Record) -> Ordering {
+        let by_field = self.order_by.compare(a, b);
+        let by_field = if self.ascending { by_field } else { by_field.reverse() };
+        by_field.then(a.id.cmp(&b.id))
+    }
+
+    /// True when no filter other than the customer is set.
+    pub fn only_customer_filter(&self) -> bool {
+        self.name.is_none()
+            && self.value.is_none()
+            && self.encrypted_value.is_none()
+            && self.created == Range::default()
+            && self.updated == Range::default()
+    }
+
+    /// The 0-based index of the first record of the page, saturating.
+    pub fn offset(&self) -> usize {
+        usize::try_from((self.page - 1).saturating_mul(self.size)).unwrap_or(usize::MAX)
+    }
+
+    /// Writes this query as a query string the API accepts (used by the runner and fuzzer).
+    pub fn to_query_string(&self) -> String {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        s.append_pair("page", &self.page.to_string());
+        s.append_pair("size", &self.size.to_string());
+        s.append_pair("orderBy", self.order_by.name());
+        s.append_pair("dir", if self.ascending { "1" } else { "-1" });
+        if let Some(c) = self.coworker {
+            s.append_pair(P_COWORKER, &c.to_string());
+        }
+        for (k, v) in [(P_NAME, &self.name), (P_VALUE, &self.value), (P_ENCRYPTED, &self.encrypted_value)] {
+            if let Some(v) = v {
+                s.append_pair(k, v);
+            }
+        }
+        for (k, t) in [
+            (P_FROM_CREATED, self.created.from),
+            (P_TO_CREATED, self.created.to),
+            (P_FROM_UPDATED, self.updated.from),
+            (P_TO_UPDATED, self.updated.to),
+        ] {
+            if let Some(t) = t {
+                s.append_pair(k, &format_minute(t));
+            }
+        }
+        s.finish()
+    }
+}
+
+/// Writes seconds as `YYYY-MM-DDTHH:mm:ss` (a form range parameters accept).
+pub fn format_minute(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+/// Parses a range bound. `to_` bounds cover the whole named minute (or second).
+pub fn parse_range_bound(s: &str, is_to: bool) -> Option<i64> {
+    let s = s.strip_suffix('Z').unwrap_or(s);
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S") {
+        return Some(t.and_utc().timestamp());
+    }
+    // chrono accepts one-digit fields; the documented form is zero-padded, so insist.
+    if s.len() != 16 {
+        return None;
+    }
+    let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").ok()?.and_utc().timestamp();
+    Some(if is_to { t + 59 } else { t })
+}
+
+/// Case-insensitive substring match; a null field never matches a filter.
+pub fn substring_filter(needle: Option<&str>, hay: Option<&str>) -> bool {
+    match (needle, hay) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(n), Some(h)) => contains_ignore_case(h, n),
+    }
+}
+
+fn contains_ignore_case(hay: &str, needle: &str) -> bool {
+    if needle.is_ascii() && hay.is_ascii() {
+        let (h, n) = (hay.as_bytes(), needle.as_bytes());
+        if n.len() > h.len() {
+            return false;
+        }
+        return h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    hay.to_lowercase().contains(&needle.to_lowercase())
+}
+
+/// The paging arithmetic of the list envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageInfo {
+    pub total_items: u64,
+    pub total_pages: u64,
+    pub first_item: u64,
+    pub last_item: u64,
+    pub has_next: bool,
+    pub has_previous: bool,
+}
+
+impl PageInfo {
+    pub fn new(page: u64, size: u64, total_items: u64, count: u64) -> Self {
+        let total_pages = total_items.div_ceil(size);
+        let (first_item, last_item) = if count == 0 {
+            (0, 0)
+        } else {
+            let first = (page - 1).saturating_mul(size).saturating_add(1);
+            (first, first + count - 1)
+        };
+        PageInfo {
+            total_items,
+            total_pages,
+            first_item,
+            last_item,
+            has_next: page < total_pages,
+            has_previous: page > 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_bounds_cover_the_whole_minute() {
+        let from = parse_range_bound("2025-01-01T10:00", false).unwrap();
+        let to = parse_range_bound("2025-01-01T10:00", true).unwrap();
+        assert_eq!(to - from, 59);
+        assert_eq!(parse_range_bound("2025-01-01T10:00:30Z", true), Some(from + 30));
+        assert_eq!(parse_range_bound("2025-1-1T1:0", false), None);
+        assert_eq!(parse_range_bound("yesterday", false), None);
+    }
+
+    #[test]
+    fn every_bad_parameter_is_named() {
+        let errs = ListQuery::parse("page=0&size=1001&orderBy=Nope&dir=2&CoworkerSetting_Coworker=x&from_CoworkerSetting_CreatedOn=bad").unwrap_err();
+        let names: Vec<_> = errs.iter().map(|e| e.property_name.as_str()).collect();
+        assert_eq!(names, ["page", "size", "orderBy", "dir", "CoworkerSetting_Coworker", "from_CoworkerSetting_CreatedOn"]);
+    }
+
+    #[test]
+    fn a_query_round_trips_through_its_query_string() {
+        let q = ListQuery {
+            page: 3,
+            size: 7,
+            order_by: SortField::UpdatedBy,
+            ascending: false,
+            coworker: Some(5),
+            name: Some("a&b %".into()),
+            value: Some("é".into()),
+            encrypted_value: None,
+            created: Range { from: Some(1_700_000_000), to: None },
+            updated: Range { from: None, to: Some(1_700_000_059) },
+        };
+        assert_eq!(ListQuery::parse(&q.to_query_string()).unwrap(), q);
+    }
+
+    #[test]
+    fn paging_arithmetic_on_empty_partial_and_past_the_end_pages() {
+        assert_eq!(PageInfo::new(1, 25, 0, 0), PageInfo { total_items: 0, total_pages: 0, first_item: 0, last_item: 0, has_next: false, has_previous: false });
+        assert_eq!(PageInfo::new(2, 10, 15, 5), PageInfo { total_items: 15, total_pages: 2, first_item: 11, last_item: 15, has_next: false, has_previous: true });
+        assert_eq!(PageInfo::new(9, 10, 15, 0), PageInfo { total_items: 15, total_pages: 2, first_item: 0, last_item: 0, has_next: false, has_previous: true });
+    }
+
+    #[test]
+    fn substring_filters_ignore_case_and_never_match_null() {
+        assert!(substring_filter(Some("THEME"), Some("Portal.Theme")));
+        assert!(substring_filter(Some("zürich"), Some("Besprechungsraum ZÜRICH")));
+        assert!(!substring_filter(Some("x"), None));
+    }
+}

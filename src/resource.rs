@@ -1,0 +1,373 @@
+//! Everything specific to the CoworkerSetting resource: the record, its JSON, the
+//! create/update bodies and their validation, the user-facing messages and the
+//! API's envelopes. The store, the server, the runner and the fuzzer all take
+//! their knowledge of the resource from here.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// The resource's name as the vendor's messages spell it.
+pub const RESOURCE: &str = "CoworkerSetting";
+/// The collection path every endpoint hangs from.
+pub const BASE_PATH: &str = "/api/spaces/coworkersettings";
+
+pub const MSG_CREATED: &str = "CoworkerSetting was successfully created.";
+pub const MSG_UPDATED: &str = "CoworkerSetting was successfully updated.";
+pub const MSG_DELETED: &str = "CoworkerSetting was successfully deleted.";
+
+/// Validation messages, in one place so the mock and its tests agree.
+pub mod msg {
+    pub const REQUIRED: &str = "is a required field";
+    pub const POSITIVE_INTEGER: &str = "must be an integer greater than 0";
+    pub const STRING: &str = "must be a string";
+    pub const STRING_OR_NULL: &str = "must be a string or null";
+    pub const DUPLICATE: &str = "a setting with this Name already exists for this customer";
+    pub const BODY_NOT_JSON: &str = "the request body is not valid JSON";
+    pub const BODY_NOT_OBJECT: &str = "the request body must be a JSON object";
+    pub const BODY_NOT_UTF8: &str = "the request body is not valid UTF-8";
+}
+
+/// A point in time with second precision, written as `2025-01-15T10:30:00Z`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Timestamp(Utc::now().timestamp())
+    }
+
+    /// Parses the API's timestamp (RFC 3339, UTC); fractions of a second are dropped.
+    pub fn parse(s: &str) -> Option<Self> {
+        if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+            return Some(Timestamp(dt.timestamp()));
+        }
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
+            .ok()
+            .map(|n| Timestamp(n.and_utc().timestamp()))
+    }
+
+    pub fn write(&self, out: &mut String) {
+        match DateTime::<Utc>::from_timestamp(self.0, 0) {
+            Some(dt) => {
+                let _ = write!(out, "{}", dt.format("%Y-%m-%dT%H:%M:%SZ"));
+            }
+            None => out.push_str("1970-01-01T00:00:00Z"),
+        }
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = String::new();
+        self.write(&mut s);
+        f.write_str(&s)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Timestamp::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not an ISO 8601 UTC timestamp")))
+    }
+}
+
+/// One CoworkerSetting, with its fields in the order the API writes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Record {
+    pub coworker_id: i64,
+    pub name: String,
+    pub value: Option<String>,
+    pub encrypted_value: Option<String>,
+    pub id: i64,
+    pub updated_on: Timestamp,
+    pub created_on: Timestamp,
+    pub unique_id: Uuid,
+    pub updated_by: Option<String>,
+    pub is_new: bool,
+    pub system_id: Option<String>,
+    pub to_string_text: Option<String>,
+    /// Always null in this API; kept so a pasted record round-trips.
+    pub localization_details: (),
+    pub custom_fields: (),
+}
+
+impl Record {
+    /// A new record as a create writes it.
+    pub fn new(id: i64, input: SettingInput, by: &str, now: Timestamp) -> Self {
+        Record {
+            coworker_id: input.coworker_id,
+            to_string_text: Some(input.name.clone()),
+            name: input.name,
+            value: input.value,
+            encrypted_value: input.encrypted_value,
+            id,
+            updated_on: now,
+            created_on: now,
+            unique_id: Uuid::new_v4(),
+            updated_by: Some(by.to_string()),
+            is_new: false,
+            system_id: None,
+            localization_details: (),
+            custom_fields: (),
+        }
+    }
+
+    /// The record after a full-record update (absent optional fields become null).
+    pub fn updated(&self, input: SettingInput, by: &str, now: Timestamp) -> Self {
+        Record {
+            coworker_id: input.coworker_id,
+            to_string_text: Some(input.name.clone()),
+            name: input.name,
+            value: input.value,
+            encrypted_value: input.encrypted_value,
+            updated_on: now,
+            updated_by: Some(by.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// The record's JSON, written once when the record is stored.
+    pub fn to_json_bytes(&self) -> Bytes {
+        Bytes::from(serde_json::to_vec(self).expect("a record always serialises"))
+    }
+}
+
+/// The fields a client writes, already validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingInput {
+    pub coworker_id: i64,
+    pub name: String,
+    pub value: Option<String>,
+    pub encrypted_value: Option<String>,
+}
+
+/// One entry of the 400 envelope's `Errors`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldError {
+    #[serde(rename = "AttemptedValue")]
+    pub attempted_value: Value,
+    #[serde(rename = "Message")]
+    pub message: String,
+    #[serde(rename = "PropertyName")]
+    pub property_name: String,
+}
+
+impl FieldError {
+    pub fn new(property: &str, attempted: Value, message: impl Into<String>) -> Self {
+        FieldError {
+            attempted_value: attempted,
+            message: message.into(),
+            property_name: property.to_string(),
+        }
+    }
+
+    /// An error about the body as a whole (not JSON, not an object, not UTF-8).
+    pub fn body(message: impl Into<String>) -> Self {
+        FieldError::new("", Value::Null, message)
+    }
+}
+
+/// Parses and validates a create body.
+pub fn parse_create(body: &[u8]) -> Result<SettingInput, Vec<FieldError>> {
+    let obj = parse_object(body)?;
+    let mut errors = Vec::new();
+    let input = validate_fields(&obj, &mut errors);
+    match input {
+        Some(input) if errors.is_empty() => Ok(input),
+        _ => Err(errors),
+    }
+}
+
+/// Parses and validates an update body: `Id` plus the create fields.
+pub fn parse_update(body: &[u8]) -> Result<(i64, SettingInput), Vec<FieldError>> {
+    let obj = parse_object(body)?;
+    let mut errors = Vec::new();
+    let id = positive_integer(&obj, "Id", &mut errors);
+    let input = validate_fields(&obj, &mut errors);
+    match (id, input) {
+        (Some(id), Some(input)) if errors.is_empty() => Ok((id, input)),
+        _ => Err(errors),
+    }
+}
+
+/// The error for a `(CoworkerId, Name)` pair that already exists.
+pub fn duplicate_name_error(name: &str) -> FieldError {
+    FieldError::new("Name", Value::String(name.to_string()), msg::DUPLICATE)
+}
+
+fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Vec<FieldError>> {
+    let text = std::str::from_utf8(body).map_err(|_| vec![FieldError::body(msg::BODY_NOT_UTF8)])?;
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        vec![FieldError::body(format!("{}: {e}", msg::BODY_NOT_JSON))]
+    })?;
+    match value {
+        Value::Object(obj) => Ok(obj),
+        other => Err(vec![FieldError::body(format!(
+            "{}, got {}",
+            msg::BODY_NOT_OBJECT,
+            json_kind(&other)
+        ))]),
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn validate_fields(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<SettingInput> {
+    let coworker_id = positive_integer(obj, "CoworkerId", errors);
+    let name = match obj.get("Name") {
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new("Name", Value::Null, msg::REQUIRED));
+            None
+        }
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            errors.push(FieldError::new("Name", Value::String(s.clone()), msg::REQUIRED));
+            None
+        }
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            errors.push(FieldError::new("Name", other.clone(), msg::STRING));
+            None
+        }
+    };
+    let value = optional_string(obj, "Value", errors);
+    let encrypted_value = optional_string(obj, "EncryptedValue", errors);
+    Some(SettingInput {
+        coworker_id: coworker_id?,
+        name: name?,
+        value: value?,
+        encrypted_value: encrypted_value?,
+    })
+}
+
+fn positive_integer(obj: &Map<String, Value>, field: &str, errors: &mut Vec<FieldError>) -> Option<i64> {
+    match obj.get(field) {
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new(field, Value::Null, msg::REQUIRED));
+            None
+        }
+        Some(v) => match v.as_i64() {
+            Some(n) if n > 0 => Some(n),
+            _ => {
+                errors.push(FieldError::new(field, v.clone(), msg::POSITIVE_INTEGER));
+                None
+            }
+        },
+    }
+}
+
+fn optional_string(
+    obj: &Map<String, Value>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<Option<String>> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(s)) => Some(Some(s.clone())),
+        Some(other) => {
+            errors.push(FieldError::new(field, other.clone(), msg::STRING_OR_NULL));
+            None
+        }
+    }
+}
+
+/// The 400 validation envelope: `Message` joins one `PropertyName: message` per error.
+pub fn validation_envelope(errors: &[FieldError]) -> Value {
+    let message = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.property_name, e.message))
+        .collect::<Vec<_>>()
+        .join("\n");
+    serde_json::json!({
+        "Message": message,
+        "Value": null,
+        "Errors": errors,
+        "WasSuccessful": false,
+    })
+}
+
+/// The success envelope of create, update and delete.
+pub fn action_envelope(message: &str, id: i64, updated_on: Timestamp, updated_by: &str) -> Value {
+    serde_json::json!({
+        "Status": 200,
+        "Message": message,
+        "Value": {"Id": id},
+        "OpenInDialog": false,
+        "OpenInWindow": false,
+        "RedirectURL": null,
+        "JavaScript": null,
+        "UpdatedOn": updated_on.to_string(),
+        "UpdatedBy": updated_by,
+        "Errors": null,
+        "WasSuccessful": true,
+    })
+}
+
+/// Any other error: a JSON object whose `Message` says what went wrong.
+pub fn error_body(status: u16, message: &str) -> Value {
+    serde_json::json!({"Status": status, "Message": message, "WasSuccessful": false})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_serialises_with_fields_in_the_documented_order() {
+        let r = Record::new(
+            7,
+            SettingInput {
+                coworker_id: 1,
+                name: "n".into(),
+                value: None,
+                encrypted_value: Some("e".into()),
+            },
+            "a@b.c",
+            Timestamp(1_736_937_000),
+        );
+        let s = String::from_utf8(r.to_json_bytes().to_vec()).unwrap();
+        assert!(s.starts_with(r#"{"CoworkerId":1,"Name":"n","Value":null,"EncryptedValue":"e","Id":7,"UpdatedOn":"2025-01-15T10:30:00Z","CreatedOn":"2025-01-15T10:30:00Z","UniqueId":""#));
+        assert!(s.ends_with(r#","UpdatedBy":"a@b.c","IsNew":false,"SystemId":null,"ToStringText":"n","LocalizationDetails":null,"CustomFields":null}"#));
+    }
+
+    #[test]
+    fn two_bad_fields_give_two_errors_in_field_order() {
+        let errs = parse_create(br#"{"CoworkerId":"x","Name":"  "}"#).unwrap_err();
+        let names: Vec<_> = errs.iter().map(|e| e.property_name.as_str()).collect();
+        assert_eq!(names, ["CoworkerId", "Name"]);
+        assert_eq!(errs[0].attempted_value, Value::String("x".into()));
+        let env = validation_envelope(&errs);
+        assert_eq!(
+            env["Message"],
+            format!("CoworkerId: {}\nName: {}", msg::POSITIVE_INTEGER, msg::REQUIRED)
+        );
+    }
+
+    #[test]
+    fn values_are_stored_exactly_as_sent() {
+        let input = parse_create(r#"{"CoworkerId":3,"Name":" a ","Value":"  x\u0000\"\\ ","Id":99}"#.as_bytes()).unwrap();
+        assert_eq!(input.name, " a ");
+        assert_eq!(input.value.as_deref(), Some("  x\u{0}\"\\ "));
+    }
+}

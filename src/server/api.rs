@@ -1,0 +1,325 @@
+//! The API: routing, auth and role checks, and the handler for each endpoint, on the
+//! owned request and response types. The rules come from `resource`, `query`,
+//! `auth` and `store`; this file only wires them to paths and statuses.
+
+use bytes::{BufMut, BytesMut};
+use serde_json::{Value, json};
+
+use crate::auth::{Auth, AuthError, Role};
+use crate::query::{ListQuery, PageInfo};
+use crate::resource::{
+    self, FieldError, MSG_CREATED, MSG_DELETED, MSG_UPDATED, Timestamp, action_envelope, error_body,
+    validation_envelope,
+};
+use crate::server::App;
+use crate::server::types::{ApiRequest, ApiResponse, Method};
+use crate::store::WriteError;
+
+pub const TOKEN_PATH: &str = "/api/token";
+/// The most ids one batch get may ask for.
+pub const MAX_BATCH: usize = 1000;
+
+const ALLOW_COLLECTION: &str = "GET, POST, PUT, OPTIONS";
+const ALLOW_ITEM: &str = "GET, DELETE, OPTIONS";
+const ALLOW_TOKEN: &str = "POST, OPTIONS";
+
+/// What a path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Collection,
+    Item(i64),
+    Token,
+    NotFound,
+}
+
+impl Route {
+    pub fn of(path: &str) -> Route {
+        if path == TOKEN_PATH {
+            return Route::Token;
+        }
+        let Some(rest) = path.strip_prefix(resource::BASE_PATH) else {
+            return Route::NotFound;
+        };
+        match rest {
+            "" | "/" => Route::Collection,
+            _ => match rest.strip_prefix('/').map(|s| s.strip_suffix('/').unwrap_or(s)) {
+                Some(seg) if is_plain_integer(seg) => match seg.parse::<i64>() {
+                    Ok(id) if id > 0 => Route::Item(id),
+                    _ => Route::NotFound,
+                },
+                _ => Route::NotFound,
+            },
+        }
+    }
+
+    /// The methods a route answers, for `Allow` and CORS preflight.
+    pub fn allow(self) -> Option<&'static str> {
+        match self {
+            Route::Collection => Some(ALLOW_COLLECTION),
+            Route::Item(_) => Some(ALLOW_ITEM),
+            Route::Token => Some(ALLOW_TOKEN),
+            Route::NotFound => None,
+        }
+    }
+}
+
+fn is_plain_integer(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Answers one request. Never panics on any input it can be sent (the server
+/// layer still catches a panic, as a last line of defence).
+pub fn handle(app: &App, req: &ApiRequest) -> ApiResponse {
+    let route = Route::of(&req.path);
+    if route == Route::NotFound {
+        return not_found(&format!("No resource is found at {}.", req.path));
+    }
+    let method = if req.method == Method::Head { Method::Get } else { req.method };
+    if method == Method::Options {
+        return ApiResponse::empty(204).with_header("allow", route.allow().unwrap_or_default());
+    }
+    match (route, method) {
+        (Route::Token, Method::Post) => token(app, req),
+        (Route::Collection, Method::Get) => guarded(app, req, Role::List, |_| {
+            if has_param(&req.query, "id") { batch(app, req) } else { list(app, req) }
+        }),
+        (Route::Collection, Method::Post) => guarded(app, req, Role::Create, |by| create(app, req, by)),
+        (Route::Collection, Method::Put) => guarded(app, req, Role::Edit, |by| update(app, req, by)),
+        (Route::Item(id), Method::Get) => guarded(app, req, Role::Read, |_| get_one(app, id)),
+        (Route::Item(id), Method::Delete) => guarded(app, req, Role::Delete, |by| delete(app, id, by)),
+        (route, _) => {
+            let allow = route.allow().unwrap_or_default();
+            ApiResponse::json(
+                405,
+                &error_body(405, &format!("The requested resource does not support http method '{}'. Allowed: {allow}.", req.method_name)),
+            )
+            .with_header("allow", allow)
+        }
+    }
+}
+
+/// Authenticates, checks the role, then runs the handler with the user's e-mail.
+fn guarded(app: &App, req: &ApiRequest, role: Role, f: impl FnOnce(&str) -> ApiResponse) -> ApiResponse {
+    // Batch get is a read: it needs Read, not List.
+    let role = if role == Role::List && has_param(&req.query, "id") { Role::Read } else { role };
+    match app.auth.authenticate(req.authorization.as_deref()).and_then(|u| Auth::authorize(u, role).map(|_| u)) {
+        Ok(user) => f(&user.email),
+        Err(e) => unauthorized(&e),
+    }
+}
+
+pub fn unauthorized(e: &AuthError) -> ApiResponse {
+    ApiResponse::json(401, &error_body(401, &e.to_string())).with_header("www-authenticate", "Bearer, Basic realm=\"nexudus-mock\"")
+}
+
+pub fn not_found(message: &str) -> ApiResponse {
+    ApiResponse::json(404, &error_body(404, message))
+}
+
+pub fn validation_failed(errors: &[FieldError]) -> ApiResponse {
+    ApiResponse::json(400, &validation_envelope(errors))
+}
+
+fn has_param(query: &str, name: &str) -> bool {
+    form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == name)
+}
+
+fn create(app: &App, req: &ApiRequest, by: &str) -> ApiResponse {
+    let input = match resource::parse_create(&req.body) {
+        Ok(i) => i,
+        Err(errors) => return validation_failed(&errors),
+    };
+    let now = Timestamp::now();
+    match app.store.create(input, by, now) {
+        Ok(stored) => {
+            app.after_write();
+            ApiResponse::json(200, &action_envelope(MSG_CREATED, stored.record.id, now, by))
+        }
+        Err(e) => write_error(e),
+    }
+}
+
+fn update(app: &App, req: &ApiRequest, by: &str) -> ApiResponse {
+    let (id, input) = match resource::parse_update(&req.body) {
+        Ok(x) => x,
+        Err(errors) => return validation_failed(&errors),
+    };
+    let now = Timestamp::now();
+    match app.store.update(id, input, by, now) {
+        Ok(_) => {
+            app.after_write();
+            ApiResponse::json(200, &action_envelope(MSG_UPDATED, id, now, by))
+        }
+        Err(e) => write_error(e),
+    }
+}
+
+fn delete(app: &App, id: i64, by: &str) -> ApiResponse {
+    match app.store.delete(id) {
+        Ok(_) => {
+            app.after_write();
+            ApiResponse::json(200, &action_envelope(MSG_DELETED, id, Timestamp::now(), by))
+        }
+        Err(e) => write_error(e),
+    }
+}
+
+fn write_error(e: WriteError) -> ApiResponse {
+    match e {
+        WriteError::Duplicate { name, .. } => validation_failed(&[resource::duplicate_name_error(&name)]),
+        WriteError::NotFound(id) => not_found(&format!("No CoworkerSetting has Id {id}.")),
+    }
+}
+
+fn get_one(app: &App, id: i64) -> ApiResponse {
+    match app.store.get(id) {
+        Some(stored) => ApiResponse::raw_json(200, stored.json.clone()),
+        None => not_found(&format!("No CoworkerSetting has Id {id}.")),
+    }
+}
+
+fn list(app: &App, req: &ApiRequest) -> ApiResponse {
+    let q = match ListQuery::parse(&req.query) {
+        Ok(q) => q,
+        Err(errors) => return validation_failed(&errors),
+    };
+    let result = app.store.list(&q);
+    let info = PageInfo::new(q.page, q.size, result.total, result.records.len() as u64);
+    let records_len: usize = result.records.iter().map(|r| r.json.len() + 1).sum();
+    let mut out = BytesMut::with_capacity(records_len + 320);
+    out.put_slice(b"{\"Records\":[");
+    for (i, r) in result.records.iter().enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        out.put_slice(&r.json);
+    }
+    let tail = json!({
+        "CurrentPageSize": q.size,
+        "CurrentPage": q.page,
+        "CurrentOrderField": q.order_by.name(),
+        "CurrentSortDirection": if q.ascending { 1 } else { -1 },
+        "FirstItem": info.first_item,
+        "HasNextPage": info.has_next,
+        "HasPreviousPage": info.has_previous,
+        "LastItem": info.last_item,
+        "PageNumber": q.page,
+        "PageSize": q.size,
+        "TotalItems": info.total_items,
+        "TotalPages": info.total_pages,
+    });
+    // The envelope's fields follow Records in the vendor's order (serde_json's
+    // preserve_order keeps json! insertion order).
+    out.put_slice(b"],");
+    out.put_slice(&serde_json::to_vec(&tail).expect("a JSON value serialises")[1..]);
+    ApiResponse::raw_json(200, out.freeze())
+}
+
+/// Parses the vendor's batch form `id=[1,2,3]` (brackets optional).
+pub fn parse_batch_ids(query: &str) -> Result<Vec<i64>, FieldError> {
+    let raw = form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == "id")
+        .map(|(_, v)| v.into_owned())
+        .last()
+        .unwrap_or_default();
+    let bad = |msg: &str| FieldError::new("id", Value::String(raw.clone()), msg);
+    let inner = raw.trim();
+    let inner = inner.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(inner).trim();
+    if inner.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids: Result<Vec<i64>, _> = inner.split(',').map(|s| s.trim().parse::<i64>()).collect();
+    match ids {
+        Ok(ids) if ids.len() > MAX_BATCH => Err(bad("must list at most 1000 ids")),
+        Ok(ids) => Ok(ids),
+        Err(_) => Err(bad("must be a list of integer ids such as [1,2,3]")),
+    }
+}
+
+fn batch(app: &App, req: &ApiRequest) -> ApiResponse {
+    let ids = match parse_batch_ids(&req.query) {
+        Ok(ids) => ids,
+        Err(e) => return validation_failed(&[e]),
+    };
+    let records = app.store.batch(&ids);
+    let mut out = BytesMut::with_capacity(records.iter().map(|r| r.json.len() + 1).sum::<usize>() + 2);
+    out.put_u8(b'[');
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        out.put_slice(&r.json);
+    }
+    out.put_u8(b']');
+    ApiResponse::raw_json(200, out.freeze())
+}
+
+fn token(app: &App, req: &ApiRequest) -> ApiResponse {
+    let oauth_error = |error: &str, description: &str| {
+        ApiResponse::json(400, &json!({"error": error, "error_description": description}))
+    };
+    let is_form = req
+        .content_type
+        .as_deref()
+        .is_some_and(|c| c.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return oauth_error(
+            "unsupported_grant_type",
+            "send a form-encoded body (Content-Type: application/x-www-form-urlencoded) with grant_type=password or grant_type=refresh_token",
+        );
+    }
+    let mut grant_type = None;
+    let (mut username, mut password, mut refresh) = (None, None, None);
+    for (k, v) in form_urlencoded::parse(&req.body) {
+        match k.as_ref() {
+            "grant_type" => grant_type = Some(v.into_owned()),
+            "username" => username = Some(v.into_owned()),
+            "password" => password = Some(v.into_owned()),
+            "refresh_token" => refresh = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let grant = match grant_type.as_deref() {
+        Some("password") => match (username, password) {
+            (Some(u), Some(p)) => app.auth.password_grant(&u, &p).ok_or("the user name or password is incorrect"),
+            _ => return oauth_error("invalid_request", "grant_type=password needs username and password"),
+        },
+        Some("refresh_token") => match refresh {
+            Some(r) => app.auth.refresh_grant(&r).ok_or("the refresh token is not valid"),
+            None => return oauth_error("invalid_request", "grant_type=refresh_token needs refresh_token"),
+        },
+        _ => return oauth_error("unsupported_grant_type", "grant_type must be password or refresh_token"),
+    };
+    match grant {
+        Ok(g) => ApiResponse::json(200, &serde_json::to_value(g).expect("grant serialises")).with_header("cache-control", "no-store"),
+        Err(why) => oauth_error("invalid_grant", why),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_recognised_and_non_integer_ids_are_not_found() {
+        assert_eq!(Route::of("/api/spaces/coworkersettings"), Route::Collection);
+        assert_eq!(Route::of("/api/spaces/coworkersettings/"), Route::Collection);
+        assert_eq!(Route::of("/api/spaces/coworkersettings/12"), Route::Item(12));
+        assert_eq!(Route::of("/api/spaces/coworkersettings/12/"), Route::Item(12));
+        assert_eq!(Route::of("/api/spaces/coworkersettings/abc"), Route::NotFound);
+        assert_eq!(Route::of("/api/spaces/coworkersettings/-1"), Route::NotFound);
+        assert_eq!(Route::of("/api/spaces/coworkersettings/0"), Route::NotFound);
+        assert_eq!(Route::of("/api/spaces/coworkersettings/99999999999999999999"), Route::NotFound);
+        assert_eq!(Route::of("/api/spaces/coworkersettingsx"), Route::NotFound);
+        assert_eq!(Route::of("/api/token"), Route::Token);
+    }
+
+    #[test]
+    fn batch_ids_accept_the_vendor_form_and_name_bad_input() {
+        assert_eq!(parse_batch_ids("id=[1,2,3]").unwrap(), vec![1, 2, 3]);
+        assert_eq!(parse_batch_ids("id=%5B4%2C%205%5D").unwrap(), vec![4, 5]);
+        assert_eq!(parse_batch_ids("id=7").unwrap(), vec![7]);
+        assert_eq!(parse_batch_ids("id=[]").unwrap(), Vec::<i64>::new());
+        assert_eq!(parse_batch_ids("id=[1,x]").unwrap_err().property_name, "id");
+    }
+}

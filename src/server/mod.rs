@@ -1,0 +1,280 @@
+//! The HTTP server: the accept loop, connection limits and timeouts, graceful
+//! shutdown, and the glue that turns hyper requests into `ApiRequest`s and
+//! `ApiResponse`s back into hyper responses, adding CORS and the request log on the
+//! way. This module is the only place that touches hyper.
+
+pub mod api;
+pub mod types;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::auth::Auth;
+use crate::fixtures::Fixtures;
+use crate::resource::{FieldError, error_body};
+use crate::store::Store;
+use types::{ApiRequest, ApiResponse, Method};
+
+/// Server limits and switches, all with sane defaults.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Send CORS headers and answer preflights.
+    pub cors: bool,
+    /// Largest request body accepted; larger gets 413.
+    pub max_body: usize,
+    /// Largest request head (request line plus headers) accepted.
+    pub max_header_bytes: usize,
+    /// Time a client has to send a complete request head (slowloris defence).
+    pub header_read_timeout: Duration,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// How long to let in-flight requests finish on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            cors: true,
+            max_body: 1024 * 1024,
+            max_header_bytes: 64 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Fixtures(#[from] crate::fixtures::FixtureError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Everything a request can reach: the store, the users, the fixtures to reset to,
+/// and the configuration.
+pub struct App {
+    pub store: Store,
+    pub auth: Auth,
+    /// The fixtures the store started from, kept for reset.
+    pub fixtures: Fixtures,
+    pub config: ServerConfig,
+}
+
+impl App {
+    pub fn new(fixtures: Fixtures, config: ServerConfig) -> Result<Self, crate::store::LoadError> {
+        crate::schemas::init();
+        Ok(App {
+            store: Store::new(fixtures.records.clone())?,
+            auth: Auth::new(fixtures.users.clone()),
+            fixtures,
+            config,
+        })
+    }
+
+    /// Called after every acknowledged write, before the response is sent.
+    pub fn after_write(&self) {}
+}
+
+/// A running server, for tests and embedding: its address and a handle to stop it.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Binds `addr` and serves `app` on the current tokio runtime.
+    pub async fn start(addr: SocketAddr, app: App) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+        let app = Arc::new(app);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run(listener, app.clone(), async {
+            let _ = rx.await;
+        }));
+        Ok(RunningServer { addr, app, shutdown: Some(tx), task })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await.unwrap_or(Ok(()))
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if self.shutdown.is_some() {
+            self.task.abort();
+        }
+    }
+}
+
+/// Serves connections from `listener` until `shutdown` completes, then drains.
+pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(app.config.header_read_timeout)
+        .max_buf_size(app.config.max_header_bytes.max(8192));
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(app.config.max_connections));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(serve_one(&app, req, peer).await) }
+        });
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(app.config.shutdown_grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("shutdown grace period elapsed with connections still open");
+    }
+    Ok(())
+}
+
+async fn serve_one(app: &App, req: hyper::Request<Incoming>, _peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let header = |name: &str| parts.headers.get(name).map(|v| v.as_bytes());
+    let header_string = |name: &str| header(name).map(|v| String::from_utf8_lossy(v).into_owned());
+    let raw_path = parts.uri.path();
+    let path = percent_encoding::percent_decode_str(raw_path).decode_utf8_lossy().into_owned();
+    let mut req = ApiRequest {
+        method: Method::parse(parts.method.as_str()),
+        method_name: parts.method.as_str().to_string(),
+        path,
+        query: parts.uri.query().unwrap_or_default().to_string(),
+        authorization: header("authorization").map(<[u8]>::to_vec),
+        content_type: header_string("content-type"),
+        origin: header_string("origin"),
+        body: Bytes::new(),
+    };
+
+    let response = match read_body(app, &parts.headers, body).await {
+        Ok(body) => {
+            req.body = body;
+            // The API code is synchronous, so a panic is caught right here and becomes
+            // a 500 on this request only.
+            std::panic::catch_unwind(AssertUnwindSafe(|| api::handle(app, &req))).unwrap_or_else(|_| {
+                tracing::error!(method = %req.method_name, path = %req.path, "handler panicked");
+                ApiResponse::json(500, &error_body(500, "An internal error occurred in the mock; it has been logged."))
+            })
+        }
+        Err(resp) => resp,
+    };
+    let response = if app.config.cors { with_cors(&req, response) } else { response };
+    tracing::info!(
+        target: "nexudus_mock::request",
+        method = %req.method_name,
+        path = %req.path,
+        status = response.status,
+        micros = started.elapsed().as_micros() as u64,
+    );
+    into_hyper(response)
+}
+
+async fn read_body(app: &App, headers: &hyper::HeaderMap, body: Incoming) -> Result<Bytes, ApiResponse> {
+    let limit = app.config.max_body;
+    let too_large = || {
+        ApiResponse::json(
+            413,
+            &error_body(413, &format!("The request body is larger than the limit of {limit} bytes.")),
+        )
+        .with_header("connection", "close")
+    };
+    let declared = headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) => Err(api::validation_failed(&[FieldError::body(format!("the request body could not be read: {e}"))])),
+    }
+}
+
+const CORS_ALLOW_HEADERS: &str = "Authorization, Content-Type, Prefer, X-Request-Id";
+const CORS_EXPOSE_HEADERS: &str = "Allow, Retry-After, X-Request-Id, WWW-Authenticate";
+
+fn with_cors(req: &ApiRequest, mut resp: ApiResponse) -> ApiResponse {
+    let origin = req.origin.clone().unwrap_or_else(|| "*".to_string());
+    if req.method == Method::Options {
+        // A preflight is answered whatever the path; the real request gets the 404/405.
+        let allow = api::Route::of(&req.path).allow().unwrap_or("GET, POST, PUT, DELETE, OPTIONS");
+        resp = ApiResponse::empty(204)
+            .with_header("allow", allow)
+            .with_header("access-control-allow-methods", allow)
+            .with_header("access-control-allow-headers", CORS_ALLOW_HEADERS)
+            .with_header("access-control-max-age", "600");
+    }
+    resp.with_header("access-control-allow-origin", origin)
+        .with_header("access-control-allow-credentials", "true")
+        .with_header("access-control-expose-headers", CORS_EXPOSE_HEADERS)
+        .with_header("vary", "Origin")
+}
+
+/// hyper itself leaves the body out of a HEAD response, keeping its Content-Length.
+fn into_hyper(resp: ApiResponse) -> hyper::Response<Full<Bytes>> {
+    let mut builder = hyper::Response::builder().status(resp.status);
+    for (name, value) in &resp.headers {
+        builder = builder.header(*name, value.as_str());
+    }
+    builder.body(Full::new(resp.body)).unwrap_or_else(|_| {
+        let mut r = hyper::Response::new(Full::new(Bytes::from_static(
+            br#"{"Status":500,"Message":"The mock built an invalid response header.","WasSuccessful":false}"#,
+        )));
+        *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+        r
+    })
+}

@@ -1,0 +1,81 @@
+//! The owned request and response the API code sees. The hyper glue in
+//! `server/mod.rs` turns each hyper request into an `ApiRequest` once and turns the
+//! `ApiResponse` back; nothing else touches hyper types.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+/// The HTTP methods the API distinguishes; anything else is `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Options,
+    Other,
+}
+
+impl Method {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// One request, fully read.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub method: Method,
+    /// The method as sent, for logs and the journal.
+    pub method_name: String,
+    /// The percent-decoded path.
+    pub path: String,
+    /// The raw query string, without `?`.
+    pub query: String,
+    pub authorization: Option<Vec<u8>>,
+    pub content_type: Option<String>,
+    pub origin: Option<String>,
+    pub body: Bytes,
+}
+
+/// One response, before it is written.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Bytes,
+}
+
+pub const JSON: &str = "application/json; charset=utf-8";
+
+impl ApiResponse {
+    pub fn json(status: u16, value: &Value) -> Self {
+        Self::raw_json(status, Bytes::from(serde_json::to_vec(value).expect("a JSON value serialises")))
+    }
+
+    pub fn raw_json(status: u16, body: Bytes) -> Self {
+        ApiResponse { status, headers: vec![("content-type", JSON.to_string())], body }
+    }
+
+    pub fn empty(status: u16) -> Self {
+        ApiResponse { status, headers: vec![], body: Bytes::new() }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
