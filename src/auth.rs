@@ -43,15 +43,21 @@ impl Role {
 /// Why a request was refused; each becomes a 401 whose body says which.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum AuthError {
-    #[error("Authorization has been denied for this request: no Authorization header was sent. Send 'Authorization: Bearer <token>' or 'Authorization: Basic <base64(email:password)>'.")]
+    #[error(
+        "Authorization has been denied for this request: no Authorization header was sent. Send 'Authorization: Bearer <token>' or 'Authorization: Basic <base64(email:password)>'."
+    )]
     Missing,
-    #[error("Authorization has been denied for this request: the Authorization header is malformed; expected 'Bearer <token>' or 'Basic <base64(email:password)>'.")]
+    #[error(
+        "Authorization has been denied for this request: the Authorization header is malformed; expected 'Bearer <token>' or 'Basic <base64(email:password)>'."
+    )]
     Malformed,
     #[error("Authorization has been denied for this request: the bearer token is not valid.")]
     UnknownToken,
     #[error("Authorization has been denied for this request: the e-mail or password is incorrect.")]
     BadCredentials,
-    #[error("Authorization has been denied for this request: the user is not a full administrator and lacks the {0} role.")]
+    #[error(
+        "Authorization has been denied for this request: the user is not a full administrator and lacks the {0} role."
+    )]
     MissingRole(&'static str),
 }
 
@@ -80,7 +86,10 @@ pub struct Auth {
 
 impl Auth {
     pub fn new(users: Vec<User>) -> Self {
-        Auth { users, issued: RwLock::new(Issued::default()) }
+        Auth {
+            users,
+            issued: RwLock::new(Issued::default()),
+        }
     }
 
     pub fn users(&self) -> &[User] {
@@ -90,7 +99,9 @@ impl Auth {
     /// Resolves the `Authorization` header to a user.
     pub fn authenticate(&self, header: Option<&[u8]>) -> Result<&User, AuthError> {
         let header = header.ok_or(AuthError::Missing)?;
-        let header = std::str::from_utf8(header).map_err(|_| AuthError::Malformed)?.trim();
+        let header = std::str::from_utf8(header)
+            .map_err(|_| AuthError::Malformed)?
+            .trim();
         let (scheme, rest) = header.split_once(' ').ok_or(AuthError::Malformed)?;
         let rest = rest.trim();
         if rest.is_empty() {
@@ -99,10 +110,13 @@ impl Auth {
         if scheme.eq_ignore_ascii_case("bearer") {
             self.user_for_token(rest).ok_or(AuthError::UnknownToken)
         } else if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = base64::engine::general_purpose::STANDARD.decode(rest).map_err(|_| AuthError::Malformed)?;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest)
+                .map_err(|_| AuthError::Malformed)?;
             let decoded = String::from_utf8(decoded).map_err(|_| AuthError::Malformed)?;
             let (email, password) = decoded.split_once(':').ok_or(AuthError::Malformed)?;
-            self.check_password(email, password).ok_or(AuthError::BadCredentials)
+            self.check_password(email, password)
+                .ok_or(AuthError::BadCredentials)
         } else {
             Err(AuthError::Malformed)
         }
@@ -134,8 +148,13 @@ impl Auth {
     /// A user whose e-mail and password both match. The password is compared even
     /// when no user has that e-mail, so timing does not reveal which users exist.
     pub fn check_password(&self, email: &str, password: &str) -> Option<&User> {
-        let user = self.users.iter().find(|u| u.email.eq_ignore_ascii_case(email));
-        let expected = user.map(|u| u.password.as_bytes()).unwrap_or(b"\0no-such-user\0");
+        let user = self
+            .users
+            .iter()
+            .find(|u| u.email.eq_ignore_ascii_case(email));
+        let expected = user
+            .map(|u| u.password.as_bytes())
+            .unwrap_or(b"\0no-such-user\0");
         let ok = bool::from(expected.ct_eq(password.as_bytes()));
         user.filter(|_| ok)
     }
@@ -159,14 +178,21 @@ impl Auth {
         let mut issued = self.write_issued();
         issued.access.insert(access_token.clone(), user);
         issued.refresh.insert(refresh_token.clone(), user);
-        issued.order.push_back((access_token.clone(), refresh_token.clone()));
+        issued
+            .order
+            .push_back((access_token.clone(), refresh_token.clone()));
         while issued.order.len() > MAX_ISSUED {
             if let Some((a, r)) = issued.order.pop_front() {
                 issued.access.remove(&a);
                 issued.refresh.remove(&r);
             }
         }
-        TokenGrant { access_token, token_type: "bearer", expires_in: TOKEN_EXPIRES_IN, refresh_token }
+        TokenGrant {
+            access_token,
+            token_type: "bearer",
+            expires_in: TOKEN_EXPIRES_IN,
+            refresh_token,
+        }
     }
 
     fn read_issued(&self) -> std::sync::RwLockReadGuard<'_, Issued> {
@@ -188,33 +214,57 @@ mod tests {
     }
 
     fn basic(s: &str) -> Vec<u8> {
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s)).into_bytes()
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(s)
+        )
+        .into_bytes()
     }
 
     #[test]
     fn bearer_and_basic_both_identify_the_user() {
         let a = auth();
-        assert_eq!(a.authenticate(Some(b"Bearer admin-token")).unwrap().email, "admin@example.com");
-        assert_eq!(a.authenticate(Some(&basic("reader@example.com:reader-password"))).unwrap().email, "reader@example.com");
+        assert_eq!(
+            a.authenticate(Some(b"Bearer admin-token")).unwrap().email,
+            "admin@example.com"
+        );
+        assert_eq!(
+            a.authenticate(Some(&basic("reader@example.com:reader-password")))
+                .unwrap()
+                .email,
+            "reader@example.com"
+        );
     }
 
     #[test]
     fn refusals_do_not_reveal_whether_a_user_exists() {
         let a = auth();
-        let unknown = a.authenticate(Some(&basic("ghost@example.com:x"))).unwrap_err();
-        let wrong = a.authenticate(Some(&basic("admin@example.com:x"))).unwrap_err();
+        let unknown = a
+            .authenticate(Some(&basic("ghost@example.com:x")))
+            .unwrap_err();
+        let wrong = a
+            .authenticate(Some(&basic("admin@example.com:x")))
+            .unwrap_err();
         assert_eq!(unknown.to_string(), wrong.to_string());
         assert_eq!(a.authenticate(Some(b"Bearer")), Err(AuthError::Malformed));
-        assert_eq!(a.authenticate(Some(b"Token abc")), Err(AuthError::Malformed));
+        assert_eq!(
+            a.authenticate(Some(b"Token abc")),
+            Err(AuthError::Malformed)
+        );
         assert_eq!(a.authenticate(None), Err(AuthError::Missing));
     }
 
     #[test]
     fn issued_tokens_work_and_refresh_tokens_are_single_use() {
         let a = auth();
-        let g = a.password_grant("reader@example.com", "reader-password").unwrap();
+        let g = a
+            .password_grant("reader@example.com", "reader-password")
+            .unwrap();
         let header = format!("Bearer {}", g.access_token);
-        assert_eq!(a.authenticate(Some(header.as_bytes())).unwrap().email, "reader@example.com");
+        assert_eq!(
+            a.authenticate(Some(header.as_bytes())).unwrap().email,
+            "reader@example.com"
+        );
         assert!(a.refresh_grant(&g.refresh_token).is_some());
         assert!(a.refresh_grant(&g.refresh_token).is_none());
         assert!(a.password_grant("reader@example.com", "nope").is_none());

@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::server::ServerConfig;
 
 #[derive(Debug, Parser)]
-#[command(name = "nexudus-mock", version, about = "Mock server, contract runner and fuzzer for the Nexudus CoworkerSettings API")]
+#[command(
+    name = "nexudus-mock",
+    version,
+    about = "Mock server, contract runner and fuzzer for the Nexudus CoworkerSettings API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -41,7 +41,12 @@ pub struct HttpRequest {
 
 impl HttpRequest {
     pub fn new(method: &str, path: impl Into<String>) -> Self {
-        HttpRequest { method: method.to_string(), path: path.into(), headers: vec![], body: None }
+        HttpRequest {
+            method: method.to_string(),
+            path: path.into(),
+            headers: vec![],
+            body: None,
+        }
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -54,7 +59,8 @@ impl HttpRequest {
     }
 
     pub fn raw_body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
-        self.headers.push(("Content-Type".into(), content_type.into()));
+        self.headers
+            .push(("Content-Type".into(), content_type.into()));
         self.body = Some(body.into());
         self
     }
@@ -62,7 +68,11 @@ impl HttpRequest {
     /// A shell command that sends the same request. The `Authorization` value is
     /// masked unless `show_secrets`.
     pub fn to_curl(&self, base_url: &str, show_secrets: bool) -> String {
-        let mut s = format!("curl -sS -X {} {}", self.method, shell_quote(&format!("{base_url}{}", self.path)));
+        let mut s = format!(
+            "curl -sS -X {} {}",
+            self.method,
+            shell_quote(&format!("{base_url}{}", self.path))
+        );
         for (k, v) in &self.headers {
             let v = if !show_secrets && k.eq_ignore_ascii_case("authorization") {
                 match v.split_once(' ') {
@@ -77,8 +87,14 @@ impl HttpRequest {
         if let Some(b) = &self.body {
             let text = String::from_utf8_lossy(b);
             if text.len() > 2048 {
-                s.push_str(&format!(" --data-binary {}", shell_quote(&format!("{}…", truncate(&text, 2048)))));
-                s.push_str(&format!("   # body truncated here; {} bytes in all", b.len()));
+                s.push_str(&format!(
+                    " --data-binary {}",
+                    shell_quote(&format!("{}…", truncate(&text, 2048)))
+                ));
+                s.push_str(&format!(
+                    "   # body truncated here; {} bytes in all",
+                    b.len()
+                ));
             } else {
                 s.push_str(&format!(" --data-binary {}", shell_quote(&text)));
             }
@@ -114,21 +130,35 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> Result<Value, String> {
-        serde_json::from_slice(&self.body).map_err(|e| format!("the body is not JSON ({e}): {}", self.body_excerpt(200)))
+        serde_json::from_slice(&self.body)
+            .map_err(|e| format!("the body is not JSON ({e}): {}", self.body_excerpt(200)))
     }
 
     pub fn is_json_content_type(&self) -> bool {
-        self.header("content-type")
-            .is_some_and(|c| c.to_ascii_lowercase().split(';').next().unwrap_or("").trim() == "application/json")
+        self.header("content-type").is_some_and(|c| {
+            c.to_ascii_lowercase()
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                == "application/json"
+        })
     }
 
     pub fn body_excerpt(&self, max: usize) -> String {
         let text = String::from_utf8_lossy(&self.body);
-        if text.len() > max { format!("{}… ({} bytes)", truncate(&text, max), self.body.len()) } else { text.into_owned() }
+        if text.len() > max {
+            format!("{}… ({} bytes)", truncate(&text, max), self.body.len())
+        } else {
+            text.into_owned()
+        }
     }
 }
 
@@ -174,20 +204,30 @@ impl HttpClient {
     pub async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, ClientError> {
         let started = Instant::now();
         let url = format!("{}{}", self.base_url, req.path);
-        let mut builder = hyper::Request::builder().method(req.method.as_str()).uri(&url);
+        let mut builder = hyper::Request::builder()
+            .method(req.method.as_str())
+            .uri(&url);
         for (k, v) in &req.headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
         let body = req.body.clone().unwrap_or_default();
-        let request = builder.body(Full::new(body)).map_err(|_| ClientError::BadUrl(url.clone()))?;
+        let request = builder
+            .body(Full::new(body))
+            .map_err(|_| ClientError::BadUrl(url.clone()))?;
         let max = self.max_response;
         let exchange = async {
             let resp = self.inner.request(request).await.map_err(|e| {
-                if e.is_connect() { ClientError::Connect(error_chain(&e)) } else { ClientError::Io(error_chain(&e)) }
+                if e.is_connect() {
+                    ClientError::Connect(error_chain(&e))
+                } else {
+                    ClientError::Io(error_chain(&e))
+                }
             })?;
             let (parts, body) = resp.into_parts();
             let body = Limited::new(body, max).collect().await.map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     ClientError::TooLarge(max)
                 } else {
                     ClientError::Io(e.to_string())
@@ -196,11 +236,23 @@ impl HttpClient {
             let headers = parts
                 .headers
                 .iter()
-                .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect();
-            Ok(HttpResponse { status: parts.status.as_u16(), headers, body: body.to_bytes(), elapsed: started.elapsed() })
+            Ok(HttpResponse {
+                status: parts.status.as_u16(),
+                headers,
+                body: body.to_bytes(),
+                elapsed: started.elapsed(),
+            })
         };
-        tokio::time::timeout(self.timeout, exchange).await.map_err(|_| ClientError::Timeout(self.timeout))?
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout(self.timeout))?
     }
 }
 

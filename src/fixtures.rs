@@ -22,13 +22,23 @@ const DEFAULT_USERS: &str = include_str!("../fixtures/users.json");
 #[derive(Debug, Error)]
 pub enum FixtureError {
     #[error("{file}: cannot read: {source}")]
-    Read { file: String, source: std::io::Error },
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
     #[error("{file}: not valid JSON: {source}")]
-    Json { file: String, source: serde_json::Error },
+    Json {
+        file: String,
+        source: serde_json::Error,
+    },
     #[error("{file}: expected a JSON array of records (or a list envelope with Records)")]
     NotArray { file: String },
     #[error("{file}: record {index}: {problem}")]
-    Record { file: String, index: usize, problem: String },
+    Record {
+        file: String,
+        index: usize,
+        problem: String,
+    },
     #[error("{file}: {problem}")]
     Users { file: String, problem: String },
 }
@@ -60,7 +70,8 @@ impl Fixtures {
         Fixtures {
             records: parse_records(DEFAULT_RECORDS, "built-in coworkersettings.json")
                 .expect("built-in fixtures are valid"),
-            users: parse_users(DEFAULT_USERS, "built-in users.json").expect("built-in users are valid"),
+            users: parse_users(DEFAULT_USERS, "built-in users.json")
+                .expect("built-in users are valid"),
         }
     }
 
@@ -92,28 +103,48 @@ fn read_if_exists(path: &PathBuf) -> Result<Option<(String, String)>, FixtureErr
 /// envelope whose `Records` are taken. Uniqueness of Id and (CoworkerId, Name) is
 /// checked too.
 pub fn parse_records(text: &str, file: &str) -> Result<Vec<Record>, FixtureError> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|source| FixtureError::Json { file: file.to_string(), source })?;
+    let value: Value = serde_json::from_str(text).map_err(|source| FixtureError::Json {
+        file: file.to_string(),
+        source,
+    })?;
     let items = match value {
         Value::Array(items) => items,
         Value::Object(mut obj) => match obj.remove("Records") {
             Some(Value::Array(items)) => items,
-            _ => return Err(FixtureError::NotArray { file: file.to_string() }),
+            _ => {
+                return Err(FixtureError::NotArray {
+                    file: file.to_string(),
+                });
+            }
         },
-        _ => return Err(FixtureError::NotArray { file: file.to_string() }),
+        _ => {
+            return Err(FixtureError::NotArray {
+                file: file.to_string(),
+            });
+        }
     };
     let mut records = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
-        let bad = |problem: String| FixtureError::Record { file: file.to_string(), index, problem };
+        let bad = |problem: String| FixtureError::Record {
+            file: file.to_string(),
+            index,
+            problem,
+        };
         Schema::Record.validate(&item).map_err(bad)?;
         let record: Record = serde_json::from_value(item).map_err(|e| bad(e.to_string()))?;
         records.push(record);
     }
     crate::store::Store::new(records.clone()).map_err(|e| match e {
-        crate::store::LoadError::DuplicateId { index, id } => {
-            FixtureError::Record { file: file.to_string(), index, problem: format!("Id {id} appears twice") }
-        }
-        crate::store::LoadError::DuplicateKey { index, coworker_id, name } => FixtureError::Record {
+        crate::store::LoadError::DuplicateId { index, id } => FixtureError::Record {
+            file: file.to_string(),
+            index,
+            problem: format!("Id {id} appears twice"),
+        },
+        crate::store::LoadError::DuplicateKey {
+            index,
+            coworker_id,
+            name,
+        } => FixtureError::Record {
             file: file.to_string(),
             index,
             problem: format!("CoworkerId {coworker_id} already has a setting named {name:?}"),
@@ -123,8 +154,10 @@ pub fn parse_records(text: &str, file: &str) -> Result<Vec<Record>, FixtureError
 }
 
 pub fn parse_users(text: &str, file: &str) -> Result<Vec<User>, FixtureError> {
-    let users: Vec<User> = serde_json::from_str(text)
-        .map_err(|e| FixtureError::Users { file: file.to_string(), problem: e.to_string() })?;
+    let users: Vec<User> = serde_json::from_str(text).map_err(|e| FixtureError::Users {
+        file: file.to_string(),
+        problem: e.to_string(),
+    })?;
     for (i, u) in users.iter().enumerate() {
         if u.email.is_empty() || u.password.is_empty() || u.token.is_empty() {
             return Err(FixtureError::Users {
@@ -132,7 +165,10 @@ pub fn parse_users(text: &str, file: &str) -> Result<Vec<User>, FixtureError> {
                 problem: format!("user {i}: Email, Password and Token must not be empty"),
             });
         }
-        if users[..i].iter().any(|o| o.email.eq_ignore_ascii_case(&u.email) || o.token == u.token) {
+        if users[..i]
+            .iter()
+            .any(|o| o.email.eq_ignore_ascii_case(&u.email) || o.token == u.token)
+        {
             return Err(FixtureError::Users {
                 file: file.to_string(),
                 problem: format!("user {i}: Email or Token repeats an earlier user's"),
@@ -150,11 +186,16 @@ mod tests {
     fn the_builtin_fixtures_are_rich_enough() {
         let f = Fixtures::builtin();
         assert!(f.records.len() >= 60);
-        let customers: std::collections::HashSet<_> = f.records.iter().map(|r| r.coworker_id).collect();
+        let customers: std::collections::HashSet<_> =
+            f.records.iter().map(|r| r.coworker_id).collect();
         assert!(customers.len() >= 5);
         assert!(f.records.iter().any(|r| r.encrypted_value.is_some()));
         assert!(f.records.iter().any(|r| r.value.is_none()));
-        assert!(f.records.iter().any(|r| !r.name.is_ascii() || r.value.as_deref().is_some_and(|v| !v.is_ascii())));
+        assert!(
+            f.records
+                .iter()
+                .any(|r| !r.name.is_ascii() || r.value.as_deref().is_some_and(|v| !v.is_ascii()))
+        );
         assert!(f.users.iter().any(|u| u.full_admin));
     }
 

@@ -11,6 +11,7 @@
 //! - [`fixtures`]: built-in and on-disk fixtures, checked at start-up.
 //! - [`schemas`]: the JSON Schemas in `schemas/`, compiled once.
 //! - [`server`]: hyper glue (the only module that touches hyper) and the API handlers.
+//! - [`report`]: results of `check`/`fuzz` and their human, JUnit and JSON forms.
 //! - [`client`]: the HTTP client the runner, the fuzzer and the tests share.
 //! - [`cli`]: command-line flags.
 
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod client;
 pub mod fixtures;
 pub mod query;
+pub mod report;
 pub mod resource;
 pub mod schemas;
 pub mod server;

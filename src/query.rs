@@ -183,7 +183,11 @@ impl ListQuery {
                 _ => {}
             }
         }
-        if errors.is_empty() { Ok(q) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(q)
+        } else {
+            Err(errors)
+        }
     }
 
     /// True when the record passes every filter of this query.
@@ -191,7 +195,10 @@ impl ListQuery {
         self.coworker.is_none_or(|c| r.coworker_id == c)
             && substring_filter(self.name.as_deref(), Some(&r.name))
             && substring_filter(self.value.as_deref(), r.value.as_deref())
-            && substring_filter(self.encrypted_value.as_deref(), r.encrypted_value.as_deref())
+            && substring_filter(
+                self.encrypted_value.as_deref(),
+                r.encrypted_value.as_deref(),
+            )
             && self.created.contains(r.created_on)
             && self.updated.contains(r.updated_on)
     }
@@ -199,7 +206,11 @@ impl ListQuery {
     /// The list order: the field in the asked direction, ties by Id ascending.
     pub fn compare(&self, a: &Record, b: &Record) -> Ordering {
         let by_field = self.order_by.compare(a, b);
-        let by_field = if self.ascending { by_field } else { by_field.reverse() };
+        let by_field = if self.ascending {
+            by_field
+        } else {
+            by_field.reverse()
+        };
         by_field.then(a.id.cmp(&b.id))
     }
 
@@ -227,7 +238,11 @@ impl ListQuery {
         if let Some(c) = self.coworker {
             s.append_pair(P_COWORKER, &c.to_string());
         }
-        for (k, v) in [(P_NAME, &self.name), (P_VALUE, &self.value), (P_ENCRYPTED, &self.encrypted_value)] {
+        for (k, v) in [
+            (P_NAME, &self.name),
+            (P_VALUE, &self.value),
+            (P_ENCRYPTED, &self.encrypted_value),
+        ] {
             if let Some(v) = v {
                 s.append_pair(k, v);
             }
@@ -263,7 +278,10 @@ pub fn parse_range_bound(s: &str, is_to: bool) -> Option<i64> {
     if s.len() != 16 {
         return None;
     }
-    let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").ok()?.and_utc().timestamp();
+    let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
+        .ok()?
+        .and_utc()
+        .timestamp();
     Some(if is_to { t + 59 } else { t })
 }
 
@@ -327,7 +345,10 @@ mod tests {
         let from = parse_range_bound("2025-01-01T10:00", false).unwrap();
         let to = parse_range_bound("2025-01-01T10:00", true).unwrap();
         assert_eq!(to - from, 59);
-        assert_eq!(parse_range_bound("2025-01-01T10:00:30Z", true), Some(from + 30));
+        assert_eq!(
+            parse_range_bound("2025-01-01T10:00:30Z", true),
+            Some(from + 30)
+        );
         assert_eq!(parse_range_bound("2025-1-1T1:0", false), None);
         assert_eq!(parse_range_bound("yesterday", false), None);
     }
@@ -336,7 +357,17 @@ mod tests {
     fn every_bad_parameter_is_named() {
         let errs = ListQuery::parse("page=0&size=1001&orderBy=Nope&dir=2&CoworkerSetting_Coworker=x&from_CoworkerSetting_CreatedOn=bad").unwrap_err();
         let names: Vec<_> = errs.iter().map(|e| e.property_name.as_str()).collect();
-        assert_eq!(names, ["page", "size", "orderBy", "dir", "CoworkerSetting_Coworker", "from_CoworkerSetting_CreatedOn"]);
+        assert_eq!(
+            names,
+            [
+                "page",
+                "size",
+                "orderBy",
+                "dir",
+                "CoworkerSetting_Coworker",
+                "from_CoworkerSetting_CreatedOn"
+            ]
+        );
     }
 
     #[test]
@@ -350,23 +381,62 @@ mod tests {
             name: Some("a&b %".into()),
             value: Some("é".into()),
             encrypted_value: None,
-            created: Range { from: Some(1_700_000_000), to: None },
-            updated: Range { from: None, to: Some(1_700_000_059) },
+            created: Range {
+                from: Some(1_700_000_000),
+                to: None,
+            },
+            updated: Range {
+                from: None,
+                to: Some(1_700_000_059),
+            },
         };
         assert_eq!(ListQuery::parse(&q.to_query_string()).unwrap(), q);
     }
 
     #[test]
     fn paging_arithmetic_on_empty_partial_and_past_the_end_pages() {
-        assert_eq!(PageInfo::new(1, 25, 0, 0), PageInfo { total_items: 0, total_pages: 0, first_item: 0, last_item: 0, has_next: false, has_previous: false });
-        assert_eq!(PageInfo::new(2, 10, 15, 5), PageInfo { total_items: 15, total_pages: 2, first_item: 11, last_item: 15, has_next: false, has_previous: true });
-        assert_eq!(PageInfo::new(9, 10, 15, 0), PageInfo { total_items: 15, total_pages: 2, first_item: 0, last_item: 0, has_next: false, has_previous: true });
+        assert_eq!(
+            PageInfo::new(1, 25, 0, 0),
+            PageInfo {
+                total_items: 0,
+                total_pages: 0,
+                first_item: 0,
+                last_item: 0,
+                has_next: false,
+                has_previous: false
+            }
+        );
+        assert_eq!(
+            PageInfo::new(2, 10, 15, 5),
+            PageInfo {
+                total_items: 15,
+                total_pages: 2,
+                first_item: 11,
+                last_item: 15,
+                has_next: false,
+                has_previous: true
+            }
+        );
+        assert_eq!(
+            PageInfo::new(9, 10, 15, 0),
+            PageInfo {
+                total_items: 15,
+                total_pages: 2,
+                first_item: 0,
+                last_item: 0,
+                has_next: false,
+                has_previous: true
+            }
+        );
     }
 
     #[test]
     fn substring_filters_ignore_case_and_never_match_null() {
         assert!(substring_filter(Some("THEME"), Some("Portal.Theme")));
-        assert!(substring_filter(Some("zürich"), Some("Besprechungsraum ZÜRICH")));
+        assert!(substring_filter(
+            Some("zürich"),
+            Some("Besprechungsraum ZÜRICH")
+        ));
         assert!(!substring_filter(Some("x"), None));
     }
 }

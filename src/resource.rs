@@ -78,8 +78,9 @@ impl Serialize for Timestamp {
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Timestamp::parse(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not an ISO 8601 UTC timestamp")))
+        Timestamp::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("{s:?} is not an ISO 8601 UTC timestamp"))
+        })
     }
 }
 
@@ -210,9 +211,8 @@ pub fn duplicate_name_error(name: &str) -> FieldError {
 
 fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Vec<FieldError>> {
     let text = std::str::from_utf8(body).map_err(|_| vec![FieldError::body(msg::BODY_NOT_UTF8)])?;
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        vec![FieldError::body(format!("{}: {e}", msg::BODY_NOT_JSON))]
-    })?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| vec![FieldError::body(format!("{}: {e}", msg::BODY_NOT_JSON))])?;
     match value {
         Value::Object(obj) => Ok(obj),
         other => Err(vec![FieldError::body(format!(
@@ -242,7 +242,11 @@ fn validate_fields(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Op
             None
         }
         Some(Value::String(s)) if s.trim().is_empty() => {
-            errors.push(FieldError::new("Name", Value::String(s.clone()), msg::REQUIRED));
+            errors.push(FieldError::new(
+                "Name",
+                Value::String(s.clone()),
+                msg::REQUIRED,
+            ));
             None
         }
         Some(Value::String(s)) => Some(s.clone()),
@@ -261,7 +265,11 @@ fn validate_fields(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Op
     })
 }
 
-fn positive_integer(obj: &Map<String, Value>, field: &str, errors: &mut Vec<FieldError>) -> Option<i64> {
+fn positive_integer(
+    obj: &Map<String, Value>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<i64> {
     match obj.get(field) {
         None | Some(Value::Null) => {
             errors.push(FieldError::new(field, Value::Null, msg::REQUIRED));
@@ -360,13 +368,20 @@ mod tests {
         let env = validation_envelope(&errs);
         assert_eq!(
             env["Message"],
-            format!("CoworkerId: {}\nName: {}", msg::POSITIVE_INTEGER, msg::REQUIRED)
+            format!(
+                "CoworkerId: {}\nName: {}",
+                msg::POSITIVE_INTEGER,
+                msg::REQUIRED
+            )
         );
     }
 
     #[test]
     fn values_are_stored_exactly_as_sent() {
-        let input = parse_create(r#"{"CoworkerId":3,"Name":" a ","Value":"  x\u0000\"\\ ","Id":99}"#.as_bytes()).unwrap();
+        let input = parse_create(
+            r#"{"CoworkerId":3,"Name":" a ","Value":"  x\u0000\"\\ ","Id":99}"#.as_bytes(),
+        )
+        .unwrap();
         assert_eq!(input.name, " a ");
         assert_eq!(input.value.as_deref(), Some("  x\u{0}\"\\ "));
     }

@@ -70,7 +70,8 @@ impl Schema {
     /// The schema as a self-contained document: references to `record.schema.json`
     /// are inlined, so no resolver (and no file or network access) is needed.
     pub fn document(self) -> Value {
-        let mut doc: Value = serde_json::from_str(self.source()).expect("schemas/ holds valid JSON");
+        let mut doc: Value =
+            serde_json::from_str(self.source()).expect("schemas/ holds valid JSON");
         inline_record_refs(&mut doc);
         doc
     }
@@ -86,10 +87,17 @@ impl Schema {
             .take(10)
             .map(|e| {
                 let at = e.instance_path().to_string();
-                format!("at '{}': {e}", if at.is_empty() { "/" } else { at.as_str() })
+                format!(
+                    "at '{}': {e}",
+                    if at.is_empty() { "/" } else { at.as_str() }
+                )
             })
             .collect();
-        Err(format!("does not match {}: {}", self.file_name(), problems.join("; ")))
+        Err(format!(
+            "does not match {}: {}",
+            self.file_name(),
+            problems.join("; ")
+        ))
     }
 }
 
@@ -157,10 +165,20 @@ mod tests {
         let mut record: Value = serde_json::from_str(r#"{"CoworkerId":1,"Name":"n","Value":null,"EncryptedValue":null,"Id":1,
             "UpdatedOn":"2025-01-15T10:30:00Z","CreatedOn":"2025-01-10T08:00:00Z","UniqueId":"not-a-uuid","UpdatedBy":null,
             "IsNew":false,"SystemId":null,"ToStringText":null,"LocalizationDetails":null,"CustomFields":null}"#).unwrap();
-        assert!(Schema::Record.validate(&record).unwrap_err().contains("UniqueId"));
+        assert!(
+            Schema::Record
+                .validate(&record)
+                .unwrap_err()
+                .contains("UniqueId")
+        );
         record["UniqueId"] = json!("a1b2c3d4-e5f6-4890-abcd-ef1234567890");
         record["UpdatedOn"] = json!("2025-13-45T10:30:00Z");
-        assert!(Schema::Record.validate(&record).unwrap_err().contains("UpdatedOn"));
+        assert!(
+            Schema::Record
+                .validate(&record)
+                .unwrap_err()
+                .contains("UpdatedOn")
+        );
         record["UpdatedOn"] = json!("2025-01-15T10:30:00Z");
         record["Extra"] = json!(1);
         assert!(Schema::Record.validate(&record).is_err());

@@ -40,7 +40,11 @@ pub enum LoadError {
     #[error("record {index}: Id {id} appears twice")]
     DuplicateId { index: usize, id: i64 },
     #[error("record {index}: CoworkerId {coworker_id} already has a setting named {name:?}")]
-    DuplicateKey { index: usize, coworker_id: i64, name: String },
+    DuplicateKey {
+        index: usize,
+        coworker_id: i64,
+        name: String,
+    },
 }
 
 /// One page of a list and the number of records that matched.
@@ -66,7 +70,11 @@ impl Inner {
             }
             let key = (r.coworker_id, r.name.clone());
             if inner.by_key.contains_key(&key) {
-                return Err(LoadError::DuplicateKey { index, coworker_id: r.coworker_id, name: r.name });
+                return Err(LoadError::DuplicateKey {
+                    index,
+                    coworker_id: r.coworker_id,
+                    name: r.name,
+                });
             }
             inner.by_key.insert(key, r.id);
             inner.by_id.insert(r.id, Stored::new(r));
@@ -91,7 +99,10 @@ impl Store {
     pub fn new(records: Vec<Record>) -> Result<Self, LoadError> {
         let inner = Inner::from_records(records)?;
         let next_id = inner.max_id() + 1;
-        Ok(Store { inner: RwLock::new(inner), next_id: AtomicI64::new(next_id) })
+        Ok(Store {
+            inner: RwLock::new(inner),
+            next_id: AtomicI64::new(next_id),
+        })
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
@@ -117,14 +128,26 @@ impl Store {
     }
 
     /// Creates a record; exactly one of two racing duplicates wins.
-    pub fn create(&self, input: SettingInput, by: &str, now: Timestamp) -> Result<Arc<Stored>, WriteError> {
+    pub fn create(
+        &self,
+        input: SettingInput,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<Arc<Stored>, WriteError> {
         let mut inner = self.write();
         let key = (input.coworker_id, input.name);
         if inner.by_key.contains_key(&key) {
-            return Err(WriteError::Duplicate { coworker_id: key.0, name: key.1 });
+            return Err(WriteError::Duplicate {
+                coworker_id: key.0,
+                name: key.1,
+            });
         }
         let id = self.allocate_id();
-        let input = SettingInput { coworker_id: key.0, name: key.1.clone(), ..input };
+        let input = SettingInput {
+            coworker_id: key.0,
+            name: key.1.clone(),
+            ..input
+        };
         let stored = Stored::new(Record::new(id, input, by, now));
         inner.by_key.insert(key, id);
         inner.by_id.insert(id, stored.clone());
@@ -132,16 +155,31 @@ impl Store {
     }
 
     /// Replaces the writable fields of an existing record.
-    pub fn update(&self, id: i64, input: SettingInput, by: &str, now: Timestamp) -> Result<Arc<Stored>, WriteError> {
+    pub fn update(
+        &self,
+        id: i64,
+        input: SettingInput,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<Arc<Stored>, WriteError> {
         let mut inner = self.write();
-        let old = inner.by_id.get(&id).cloned().ok_or(WriteError::NotFound(id))?;
+        let old = inner
+            .by_id
+            .get(&id)
+            .cloned()
+            .ok_or(WriteError::NotFound(id))?;
         let new_key = (input.coworker_id, input.name.clone());
         if let Some(&other) = inner.by_key.get(&new_key) {
             if other != id {
-                return Err(WriteError::Duplicate { coworker_id: new_key.0, name: new_key.1 });
+                return Err(WriteError::Duplicate {
+                    coworker_id: new_key.0,
+                    name: new_key.1,
+                });
             }
         }
-        inner.by_key.remove(&(old.record.coworker_id, old.record.name.clone()));
+        inner
+            .by_key
+            .remove(&(old.record.coworker_id, old.record.name.clone()));
         inner.by_key.insert(new_key, id);
         let stored = Stored::new(old.record.updated(input, by, now));
         inner.by_id.insert(id, stored.clone());
@@ -151,7 +189,9 @@ impl Store {
     pub fn delete(&self, id: i64) -> Result<Arc<Stored>, WriteError> {
         let mut inner = self.write();
         let old = inner.by_id.remove(&id).ok_or(WriteError::NotFound(id))?;
-        inner.by_key.remove(&(old.record.coworker_id, old.record.name.clone()));
+        inner
+            .by_key
+            .remove(&(old.record.coworker_id, old.record.name.clone()));
         Ok(old)
     }
 
@@ -175,7 +215,9 @@ impl Store {
     pub fn list(&self, q: &ListQuery) -> ListResult {
         let inner = self.read();
         let (offset, size) = (q.offset(), q.size as usize);
-        let page = |it: &mut dyn Iterator<Item = &Arc<Stored>>| it.skip(offset).take(size).cloned().collect();
+        let page = |it: &mut dyn Iterator<Item = &Arc<Stored>>| {
+            it.skip(offset).take(size).cloned().collect()
+        };
 
         if let Some(c) = q.coworker {
             let customer = || {
@@ -206,19 +248,31 @@ impl Store {
             };
             return ListResult { records, total };
         }
-        sorted_page(inner.by_id.values().filter(|s| q.matches(&s.record)).collect(), q)
+        sorted_page(
+            inner
+                .by_id
+                .values()
+                .filter(|s| q.matches(&s.record))
+                .collect(),
+            q,
+        )
     }
 
     /// Every record, in Id order (fixture format when serialised).
     pub fn snapshot(&self) -> Vec<Record> {
-        self.read().by_id.values().map(|s| s.record.clone()).collect()
+        self.read()
+            .by_id
+            .values()
+            .map(|s| s.record.clone())
+            .collect()
     }
 
     /// Replaces every record at once; on error nothing changes. Ids keep growing.
     pub fn replace_all(&self, records: Vec<Record>) -> Result<(), LoadError> {
         let fresh = Inner::from_records(records)?;
         let mut inner = self.write();
-        self.next_id.fetch_max(fresh.max_id() + 1, Ordering::Relaxed);
+        self.next_id
+            .fetch_max(fresh.max_id() + 1, Ordering::Relaxed);
         *inner = fresh;
         Ok(())
     }
@@ -234,7 +288,12 @@ fn sorted_page(mut matches: Vec<&Arc<Stored>>, q: &ListQuery) -> ListResult {
         matches.truncate(end);
     }
     matches.sort_unstable_by(|a, b| q.compare(&a.record, &b.record));
-    let records = matches.get(offset..end).unwrap_or(&[]).iter().map(|s| (*s).clone()).collect();
+    let records = matches
+        .get(offset..end)
+        .unwrap_or(&[])
+        .iter()
+        .map(|s| (*s).clone())
+        .collect();
     ListResult { records, total }
 }
 
@@ -243,44 +302,84 @@ mod tests {
     use super::*;
 
     fn input(c: i64, n: &str) -> SettingInput {
-        SettingInput { coworker_id: c, name: n.into(), value: None, encrypted_value: None }
+        SettingInput {
+            coworker_id: c,
+            name: n.into(),
+            value: None,
+            encrypted_value: None,
+        }
     }
 
     #[test]
     fn ids_are_never_reused_after_delete_or_replace() {
         let s = Store::new(vec![]).unwrap();
-        let a = s.create(input(1, "a"), "x", Timestamp(0)).unwrap().record.id;
+        let a = s
+            .create(input(1, "a"), "x", Timestamp(0))
+            .unwrap()
+            .record
+            .id;
         s.delete(a).unwrap();
-        let b = s.create(input(1, "a"), "x", Timestamp(0)).unwrap().record.id;
+        let b = s
+            .create(input(1, "a"), "x", Timestamp(0))
+            .unwrap()
+            .record
+            .id;
         assert!(b > a);
         s.replace_all(vec![]).unwrap();
-        let c = s.create(input(1, "a"), "x", Timestamp(0)).unwrap().record.id;
+        let c = s
+            .create(input(1, "a"), "x", Timestamp(0))
+            .unwrap()
+            .record
+            .id;
         assert!(c > b);
     }
 
     #[test]
     fn renaming_onto_another_name_is_a_duplicate_but_keeping_ones_own_is_not() {
         let s = Store::new(vec![]).unwrap();
-        let a = s.create(input(1, "a"), "x", Timestamp(0)).unwrap().record.id;
+        let a = s
+            .create(input(1, "a"), "x", Timestamp(0))
+            .unwrap()
+            .record
+            .id;
         s.create(input(1, "b"), "x", Timestamp(0)).unwrap();
-        assert!(matches!(s.update(a, input(1, "b"), "x", Timestamp(1)), Err(WriteError::Duplicate { .. })));
+        assert!(matches!(
+            s.update(a, input(1, "b"), "x", Timestamp(1)),
+            Err(WriteError::Duplicate { .. })
+        ));
         assert!(s.update(a, input(1, "a"), "x", Timestamp(1)).is_ok());
         assert!(s.update(a, input(2, "b"), "x", Timestamp(1)).is_ok());
-        assert_eq!(s.create(input(1, "a"), "x", Timestamp(0)).map(|_| ()), Ok(()));
+        assert_eq!(
+            s.create(input(1, "a"), "x", Timestamp(0)).map(|_| ()),
+            Ok(())
+        );
     }
 
     #[test]
     fn indexed_and_sorted_list_paths_agree() {
         let s = Store::new(vec![]).unwrap();
         for i in 0..50 {
-            s.create(input(i % 3, &format!("n{}", (i * 7) % 50)), "x", Timestamp(i)).unwrap();
+            s.create(
+                input(i % 3, &format!("n{}", (i * 7) % 50)),
+                "x",
+                Timestamp(i),
+            )
+            .unwrap();
         }
         for ascending in [true, false] {
             for page in 1..5 {
-                let q = ListQuery { coworker: Some(1), order_by: SortField::Name, ascending, page, size: 4, ..Default::default() };
+                let q = ListQuery {
+                    coworker: Some(1),
+                    order_by: SortField::Name,
+                    ascending,
+                    page,
+                    size: 4,
+                    ..Default::default()
+                };
                 let fast: Vec<i64> = s.list(&q).records.iter().map(|r| r.record.id).collect();
                 // A Value filter that everything passes forces the general path.
-                let mut all: Vec<Record> = s.snapshot().into_iter().filter(|r| q.matches(r)).collect();
+                let mut all: Vec<Record> =
+                    s.snapshot().into_iter().filter(|r| q.matches(r)).collect();
                 all.sort_by(|a, b| q.compare(a, b));
                 let slow: Vec<i64> = all.iter().skip(q.offset()).take(4).map(|r| r.id).collect();
                 assert_eq!(fast, slow);

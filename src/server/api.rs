@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use crate::auth::{Auth, AuthError, Role};
 use crate::query::{ListQuery, PageInfo};
 use crate::resource::{
-    self, FieldError, MSG_CREATED, MSG_DELETED, MSG_UPDATED, Timestamp, action_envelope, error_body,
-    validation_envelope,
+    self, FieldError, MSG_CREATED, MSG_DELETED, MSG_UPDATED, Timestamp, action_envelope,
+    error_body, validation_envelope,
 };
 use crate::server::App;
 use crate::server::types::{ApiRequest, ApiResponse, Method};
@@ -42,7 +42,10 @@ impl Route {
         };
         match rest {
             "" | "/" => Route::Collection,
-            _ => match rest.strip_prefix('/').map(|s| s.strip_suffix('/').unwrap_or(s)) {
+            _ => match rest
+                .strip_prefix('/')
+                .map(|s| s.strip_suffix('/').unwrap_or(s))
+            {
                 Some(seg) if is_plain_integer(seg) => match seg.parse::<i64>() {
                     Ok(id) if id > 0 => Route::Item(id),
                     _ => Route::NotFound,
@@ -74,19 +77,33 @@ pub fn handle(app: &App, req: &ApiRequest) -> ApiResponse {
     if route == Route::NotFound {
         return not_found(&format!("No resource is found at {}.", req.path));
     }
-    let method = if req.method == Method::Head { Method::Get } else { req.method };
+    let method = if req.method == Method::Head {
+        Method::Get
+    } else {
+        req.method
+    };
     if method == Method::Options {
         return ApiResponse::empty(204).with_header("allow", route.allow().unwrap_or_default());
     }
     match (route, method) {
         (Route::Token, Method::Post) => token(app, req),
         (Route::Collection, Method::Get) => guarded(app, req, Role::List, |_| {
-            if has_param(&req.query, "id") { batch(app, req) } else { list(app, req) }
+            if has_param(&req.query, "id") {
+                batch(app, req)
+            } else {
+                list(app, req)
+            }
         }),
-        (Route::Collection, Method::Post) => guarded(app, req, Role::Create, |by| create(app, req, by)),
-        (Route::Collection, Method::Put) => guarded(app, req, Role::Edit, |by| update(app, req, by)),
+        (Route::Collection, Method::Post) => {
+            guarded(app, req, Role::Create, |by| create(app, req, by))
+        }
+        (Route::Collection, Method::Put) => {
+            guarded(app, req, Role::Edit, |by| update(app, req, by))
+        }
         (Route::Item(id), Method::Get) => guarded(app, req, Role::Read, |_| get_one(app, id)),
-        (Route::Item(id), Method::Delete) => guarded(app, req, Role::Delete, |by| delete(app, id, by)),
+        (Route::Item(id), Method::Delete) => {
+            guarded(app, req, Role::Delete, |by| delete(app, id, by))
+        }
         (route, _) => {
             let allow = route.allow().unwrap_or_default();
             ApiResponse::json(
@@ -99,17 +116,31 @@ pub fn handle(app: &App, req: &ApiRequest) -> ApiResponse {
 }
 
 /// Authenticates, checks the role, then runs the handler with the user's e-mail.
-fn guarded(app: &App, req: &ApiRequest, role: Role, f: impl FnOnce(&str) -> ApiResponse) -> ApiResponse {
+fn guarded(
+    app: &App,
+    req: &ApiRequest,
+    role: Role,
+    f: impl FnOnce(&str) -> ApiResponse,
+) -> ApiResponse {
     // Batch get is a read: it needs Read, not List.
-    let role = if role == Role::List && has_param(&req.query, "id") { Role::Read } else { role };
-    match app.auth.authenticate(req.authorization.as_deref()).and_then(|u| Auth::authorize(u, role).map(|_| u)) {
+    let role = if role == Role::List && has_param(&req.query, "id") {
+        Role::Read
+    } else {
+        role
+    };
+    match app
+        .auth
+        .authenticate(req.authorization.as_deref())
+        .and_then(|u| Auth::authorize(u, role).map(|_| u))
+    {
         Ok(user) => f(&user.email),
         Err(e) => unauthorized(&e),
     }
 }
 
 pub fn unauthorized(e: &AuthError) -> ApiResponse {
-    ApiResponse::json(401, &error_body(401, &e.to_string())).with_header("www-authenticate", "Bearer, Basic realm=\"nexudus-mock\"")
+    ApiResponse::json(401, &error_body(401, &e.to_string()))
+        .with_header("www-authenticate", "Bearer, Basic realm=\"nexudus-mock\"")
 }
 
 pub fn not_found(message: &str) -> ApiResponse {
@@ -133,7 +164,10 @@ fn create(app: &App, req: &ApiRequest, by: &str) -> ApiResponse {
     match app.store.create(input, by, now) {
         Ok(stored) => {
             app.after_write();
-            ApiResponse::json(200, &action_envelope(MSG_CREATED, stored.record.id, now, by))
+            ApiResponse::json(
+                200,
+                &action_envelope(MSG_CREATED, stored.record.id, now, by),
+            )
         }
         Err(e) => write_error(e),
     }
@@ -166,7 +200,9 @@ fn delete(app: &App, id: i64, by: &str) -> ApiResponse {
 
 fn write_error(e: WriteError) -> ApiResponse {
     match e {
-        WriteError::Duplicate { name, .. } => validation_failed(&[resource::duplicate_name_error(&name)]),
+        WriteError::Duplicate { name, .. } => {
+            validation_failed(&[resource::duplicate_name_error(&name)])
+        }
         WriteError::NotFound(id) => not_found(&format!("No CoworkerSetting has Id {id}.")),
     }
 }
@@ -224,7 +260,11 @@ pub fn parse_batch_ids(query: &str) -> Result<Vec<i64>, FieldError> {
         .unwrap_or_default();
     let bad = |msg: &str| FieldError::new("id", Value::String(raw.clone()), msg);
     let inner = raw.trim();
-    let inner = inner.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(inner).trim();
+    let inner = inner
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(inner)
+        .trim();
     if inner.is_empty() {
         return Ok(vec![]);
     }
@@ -242,7 +282,8 @@ fn batch(app: &App, req: &ApiRequest) -> ApiResponse {
         Err(e) => return validation_failed(&[e]),
     };
     let records = app.store.batch(&ids);
-    let mut out = BytesMut::with_capacity(records.iter().map(|r| r.json.len() + 1).sum::<usize>() + 2);
+    let mut out =
+        BytesMut::with_capacity(records.iter().map(|r| r.json.len() + 1).sum::<usize>() + 2);
     out.put_u8(b'[');
     for (i, r) in records.iter().enumerate() {
         if i > 0 {
@@ -256,12 +297,15 @@ fn batch(app: &App, req: &ApiRequest) -> ApiResponse {
 
 fn token(app: &App, req: &ApiRequest) -> ApiResponse {
     let oauth_error = |error: &str, description: &str| {
-        ApiResponse::json(400, &json!({"error": error, "error_description": description}))
+        ApiResponse::json(
+            400,
+            &json!({"error": error, "error_description": description}),
+        )
     };
-    let is_form = req
-        .content_type
-        .as_deref()
-        .is_some_and(|c| c.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let is_form = req.content_type.as_deref().is_some_and(|c| {
+        c.to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+    });
     if !is_form {
         return oauth_error(
             "unsupported_grant_type",
@@ -281,17 +325,39 @@ fn token(app: &App, req: &ApiRequest) -> ApiResponse {
     }
     let grant = match grant_type.as_deref() {
         Some("password") => match (username, password) {
-            (Some(u), Some(p)) => app.auth.password_grant(&u, &p).ok_or("the user name or password is incorrect"),
-            _ => return oauth_error("invalid_request", "grant_type=password needs username and password"),
+            (Some(u), Some(p)) => app
+                .auth
+                .password_grant(&u, &p)
+                .ok_or("the user name or password is incorrect"),
+            _ => {
+                return oauth_error(
+                    "invalid_request",
+                    "grant_type=password needs username and password",
+                );
+            }
         },
         Some("refresh_token") => match refresh {
-            Some(r) => app.auth.refresh_grant(&r).ok_or("the refresh token is not valid"),
-            None => return oauth_error("invalid_request", "grant_type=refresh_token needs refresh_token"),
+            Some(r) => app
+                .auth
+                .refresh_grant(&r)
+                .ok_or("the refresh token is not valid"),
+            None => {
+                return oauth_error(
+                    "invalid_request",
+                    "grant_type=refresh_token needs refresh_token",
+                );
+            }
         },
-        _ => return oauth_error("unsupported_grant_type", "grant_type must be password or refresh_token"),
+        _ => {
+            return oauth_error(
+                "unsupported_grant_type",
+                "grant_type must be password or refresh_token",
+            );
+        }
     };
     match grant {
-        Ok(g) => ApiResponse::json(200, &serde_json::to_value(g).expect("grant serialises")).with_header("cache-control", "no-store"),
+        Ok(g) => ApiResponse::json(200, &serde_json::to_value(g).expect("grant serialises"))
+            .with_header("cache-control", "no-store"),
         Err(why) => oauth_error("invalid_grant", why),
     }
 }
@@ -303,13 +369,31 @@ mod tests {
     #[test]
     fn routes_are_recognised_and_non_integer_ids_are_not_found() {
         assert_eq!(Route::of("/api/spaces/coworkersettings"), Route::Collection);
-        assert_eq!(Route::of("/api/spaces/coworkersettings/"), Route::Collection);
-        assert_eq!(Route::of("/api/spaces/coworkersettings/12"), Route::Item(12));
-        assert_eq!(Route::of("/api/spaces/coworkersettings/12/"), Route::Item(12));
-        assert_eq!(Route::of("/api/spaces/coworkersettings/abc"), Route::NotFound);
-        assert_eq!(Route::of("/api/spaces/coworkersettings/-1"), Route::NotFound);
+        assert_eq!(
+            Route::of("/api/spaces/coworkersettings/"),
+            Route::Collection
+        );
+        assert_eq!(
+            Route::of("/api/spaces/coworkersettings/12"),
+            Route::Item(12)
+        );
+        assert_eq!(
+            Route::of("/api/spaces/coworkersettings/12/"),
+            Route::Item(12)
+        );
+        assert_eq!(
+            Route::of("/api/spaces/coworkersettings/abc"),
+            Route::NotFound
+        );
+        assert_eq!(
+            Route::of("/api/spaces/coworkersettings/-1"),
+            Route::NotFound
+        );
         assert_eq!(Route::of("/api/spaces/coworkersettings/0"), Route::NotFound);
-        assert_eq!(Route::of("/api/spaces/coworkersettings/99999999999999999999"), Route::NotFound);
+        assert_eq!(
+            Route::of("/api/spaces/coworkersettings/99999999999999999999"),
+            Route::NotFound
+        );
         assert_eq!(Route::of("/api/spaces/coworkersettingsx"), Route::NotFound);
         assert_eq!(Route::of("/api/token"), Route::Token);
     }

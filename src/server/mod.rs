@@ -65,8 +65,16 @@ pub enum StartError {
     #[error(transparent)]
     Fixtures(#[from] crate::fixtures::FixtureError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
+
+/// A function that answers in place of [`api::handle`], usually by calling it with a
+/// changed request or changing its response. Tests use it to build deliberately broken
+/// implementations ("the mock, but it ignores a filter") and to reach a panic.
+pub type Layer = Arc<dyn Fn(&App, &ApiRequest) -> ApiResponse + Send + Sync>;
 
 /// Everything a request can reach: the store, the users, the fixtures to reset to,
 /// and the configuration.
@@ -76,6 +84,8 @@ pub struct App {
     /// The fixtures the store started from, kept for reset.
     pub fixtures: Fixtures,
     pub config: ServerConfig,
+    /// Wraps the API when set (see [`Layer`]).
+    pub layer: Option<Layer>,
 }
 
 impl App {
@@ -86,7 +96,21 @@ impl App {
             auth: Auth::new(fixtures.users.clone()),
             fixtures,
             config,
+            layer: None,
         })
+    }
+
+    pub fn with_layer(mut self, layer: Layer) -> Self {
+        self.layer = Some(layer);
+        self
+    }
+
+    /// Answers one request through the layer, if any.
+    pub fn respond(&self, req: &ApiRequest) -> ApiResponse {
+        match &self.layer {
+            Some(layer) => layer(self, req),
+            None => api::handle(self, req),
+        }
     }
 
     /// Called after every acknowledged write, before the response is sent.
@@ -104,14 +128,23 @@ pub struct RunningServer {
 impl RunningServer {
     /// Binds `addr` and serves `app` on the current tokio runtime.
     pub async fn start(addr: SocketAddr, app: App) -> Result<Self, StartError> {
-        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
         let app = Arc::new(app);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, app.clone(), async {
             let _ = rx.await;
         }));
-        Ok(RunningServer { addr, app, shutdown: Some(tx), task })
+        Ok(RunningServer {
+            addr,
+            app,
+            shutdown: Some(tx),
+            task,
+        })
     }
 
     pub fn base_url(&self) -> String {
@@ -136,7 +169,11 @@ impl Drop for RunningServer {
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then drains.
-pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(app.config.header_read_timeout)
@@ -174,19 +211,28 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
         });
     }
     drop(listener);
-    if tokio::time::timeout(app.config.shutdown_grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(app.config.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("shutdown grace period elapsed with connections still open");
     }
     Ok(())
 }
 
-async fn serve_one(app: &App, req: hyper::Request<Incoming>, _peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
+async fn serve_one(
+    app: &App,
+    req: hyper::Request<Incoming>,
+    _peer: SocketAddr,
+) -> hyper::Response<Full<Bytes>> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let header = |name: &str| parts.headers.get(name).map(|v| v.as_bytes());
     let header_string = |name: &str| header(name).map(|v| String::from_utf8_lossy(v).into_owned());
     let raw_path = parts.uri.path();
-    let path = percent_encoding::percent_decode_str(raw_path).decode_utf8_lossy().into_owned();
+    let path = percent_encoding::percent_decode_str(raw_path)
+        .decode_utf8_lossy()
+        .into_owned();
     let mut req = ApiRequest {
         method: Method::parse(parts.method.as_str()),
         method_name: parts.method.as_str().to_string(),
@@ -203,14 +249,24 @@ async fn serve_one(app: &App, req: hyper::Request<Incoming>, _peer: SocketAddr) 
             req.body = body;
             // The API code is synchronous, so a panic is caught right here and becomes
             // a 500 on this request only.
-            std::panic::catch_unwind(AssertUnwindSafe(|| api::handle(app, &req))).unwrap_or_else(|_| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| app.respond(&req))).unwrap_or_else(|_| {
                 tracing::error!(method = %req.method_name, path = %req.path, "handler panicked");
-                ApiResponse::json(500, &error_body(500, "An internal error occurred in the mock; it has been logged."))
+                ApiResponse::json(
+                    500,
+                    &error_body(
+                        500,
+                        "An internal error occurred in the mock; it has been logged.",
+                    ),
+                )
             })
         }
         Err(resp) => resp,
     };
-    let response = if app.config.cors { with_cors(&req, response) } else { response };
+    let response = if app.config.cors {
+        with_cors(&req, response)
+    } else {
+        response
+    };
     tracing::info!(
         target: "nexudus_mock::request",
         method = %req.method_name,
@@ -221,12 +277,19 @@ async fn serve_one(app: &App, req: hyper::Request<Incoming>, _peer: SocketAddr) 
     into_hyper(response)
 }
 
-async fn read_body(app: &App, headers: &hyper::HeaderMap, body: Incoming) -> Result<Bytes, ApiResponse> {
+async fn read_body(
+    app: &App,
+    headers: &hyper::HeaderMap,
+    body: Incoming,
+) -> Result<Bytes, ApiResponse> {
     let limit = app.config.max_body;
     let too_large = || {
         ApiResponse::json(
             413,
-            &error_body(413, &format!("The request body is larger than the limit of {limit} bytes.")),
+            &error_body(
+                413,
+                &format!("The request body is larger than the limit of {limit} bytes."),
+            ),
         )
         .with_header("connection", "close")
     };
@@ -239,8 +302,15 @@ async fn read_body(app: &App, headers: &hyper::HeaderMap, body: Incoming) -> Res
     }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(api::validation_failed(&[FieldError::body(format!("the request body could not be read: {e}"))])),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Err(e) => Err(api::validation_failed(&[FieldError::body(format!(
+            "the request body could not be read: {e}"
+        ))])),
     }
 }
 
@@ -248,19 +318,25 @@ const CORS_ALLOW_HEADERS: &str = "Authorization, Content-Type, Prefer, X-Request
 const CORS_EXPOSE_HEADERS: &str = "Allow, Retry-After, X-Request-Id, WWW-Authenticate";
 
 fn with_cors(req: &ApiRequest, mut resp: ApiResponse) -> ApiResponse {
+    // Echo the caller's origin (so credentialed fetches work); "*" when there is none.
+    let credentials = req.origin.is_some();
     let origin = req.origin.clone().unwrap_or_else(|| "*".to_string());
     if req.method == Method::Options {
         // A preflight is answered whatever the path; the real request gets the 404/405.
-        let allow = api::Route::of(&req.path).allow().unwrap_or("GET, POST, PUT, DELETE, OPTIONS");
+        let allow = api::Route::of(&req.path)
+            .allow()
+            .unwrap_or("GET, POST, PUT, DELETE, OPTIONS");
         resp = ApiResponse::empty(204)
             .with_header("allow", allow)
             .with_header("access-control-allow-methods", allow)
             .with_header("access-control-allow-headers", CORS_ALLOW_HEADERS)
             .with_header("access-control-max-age", "600");
     }
-    resp.with_header("access-control-allow-origin", origin)
-        .with_header("access-control-allow-credentials", "true")
-        .with_header("access-control-expose-headers", CORS_EXPOSE_HEADERS)
+    resp = resp.with_header("access-control-allow-origin", origin);
+    if credentials {
+        resp = resp.with_header("access-control-allow-credentials", "true");
+    }
+    resp.with_header("access-control-expose-headers", CORS_EXPOSE_HEADERS)
         .with_header("vary", "Origin")
 }
 

@@ -59,15 +59,26 @@ pub const JSON: &str = "application/json; charset=utf-8";
 
 impl ApiResponse {
     pub fn json(status: u16, value: &Value) -> Self {
-        Self::raw_json(status, Bytes::from(serde_json::to_vec(value).expect("a JSON value serialises")))
+        Self::raw_json(
+            status,
+            Bytes::from(serde_json::to_vec(value).expect("a JSON value serialises")),
+        )
     }
 
     pub fn raw_json(status: u16, body: Bytes) -> Self {
-        ApiResponse { status, headers: vec![("content-type", JSON.to_string())], body }
+        ApiResponse {
+            status,
+            headers: vec![("content-type", JSON.to_string())],
+            body,
+        }
     }
 
     pub fn empty(status: u16) -> Self {
-        ApiResponse { status, headers: vec![], body: Bytes::new() }
+        ApiResponse {
+            status,
+            headers: vec![],
+            body: Bytes::new(),
+        }
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -76,6 +87,9 @@ impl ApiResponse {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }

@@ -1,0 +1,8 @@
+//! The one integration-test binary. Every test starts its own server on
+//! 127.0.0.1:0 and talks to it over real TCP.
+//!
+//! - `util`: start a server, send requests, check bodies against schemas.
+//! - `mock`: the mock's endpoints, validation, lists, auth, CORS, model and concurrency tests.
+
+mod mock;
+mod util;
