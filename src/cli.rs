@@ -44,9 +44,12 @@ pub struct ServeArgs {
     /// Largest request head (request line and headers) in bytes.
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_header_bytes: usize,
-    /// Seconds a client has to send a complete request head.
+    /// Seconds a client has to send a complete request head (also the idle keep-alive timeout).
     #[arg(long, default_value_t = 10)]
     pub header_timeout: u64,
+    /// Seconds a client has to send the request body; slower gets 408.
+    #[arg(long, default_value_t = 30)]
+    pub body_timeout: u64,
     /// Connections served at once; more wait in the listen backlog.
     #[arg(long, default_value_t = 1024)]
     pub max_connections: usize,
@@ -66,6 +69,7 @@ impl ServeArgs {
             max_body: self.max_body,
             max_header_bytes: self.max_header_bytes,
             header_read_timeout: std::time::Duration::from_secs(self.header_timeout.max(1)),
+            body_read_timeout: std::time::Duration::from_secs(self.body_timeout.max(1)),
             max_connections: self.max_connections.max(1),
             ..ServerConfig::default()
         }

@@ -4,6 +4,7 @@
 //! way. This module is the only place that touches hyper.
 
 pub mod api;
+mod io;
 pub mod types;
 
 use std::convert::Infallible;
@@ -39,8 +40,11 @@ pub struct ServerConfig {
     pub max_body: usize,
     /// Largest request head (request line plus headers) accepted.
     pub max_header_bytes: usize,
-    /// Time a client has to send a complete request head (slowloris defence).
+    /// Time a client has to send a complete request head (slowloris defence); also
+    /// how long an idle keep-alive connection is kept open.
     pub header_read_timeout: Duration,
+    /// Time a client has to send the whole body once the head is in; slower gets 408.
+    pub body_read_timeout: Duration,
     /// Connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
     /// How long to let in-flight requests finish on shutdown.
@@ -54,6 +58,7 @@ impl Default for ServerConfig {
             max_body: 1024 * 1024,
             max_header_bytes: 64 * 1024,
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
             max_connections: 1024,
             shutdown_grace: Duration::from_secs(10),
         }
@@ -204,7 +209,8 @@ pub async fn run(
             let app = app.clone();
             async move { Ok::<_, Infallible>(serve_one(&app, req, peer).await) }
         });
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let conn = graceful
+            .watch(http.serve_connection(TokioIo::new(io::JsonErrors::new(stream)), service));
         tokio::spawn(async move {
             let _ = conn.await;
             drop(permit);
@@ -300,7 +306,18 @@ async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, limit).collect().await {
+    let timeout = app.config.body_read_timeout;
+    let Ok(collected) = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await
+    else {
+        let message = format!(
+            "The request body was not received within {} seconds.",
+            timeout.as_secs_f64()
+        );
+        return Err(
+            ApiResponse::json(408, &error_body(408, &message)).with_header("connection", "close")
+        );
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
