@@ -2,7 +2,9 @@
 //! 127.0.0.1:0 and talks to it over real TCP.
 //!
 //! - `util`: start a server, send requests, check bodies against schemas.
+//! - `hostile`: raw-TCP hostile input, limits, mixed load, secrets in logs.
 //! - `mock`: the mock's endpoints, validation, lists, auth, CORS, model and concurrency tests.
 
+mod hostile;
 mod mock;
 mod util;
