@@ -13,12 +13,14 @@
 //! - [`server`]: hyper glue (the only module that touches hyper) and the API handlers.
 //! - [`report`]: results of `check`/`fuzz` and their human, JUnit and JSON forms.
 //! - [`client`]: the HTTP client the runner, the fuzzer and the tests share.
+//! - [`logging`]: tracing set-up with batched, non-blocking writes to stderr.
 //! - [`cli`]: command-line flags.
 
 pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod fixtures;
+pub mod logging;
 pub mod query;
 pub mod report;
 pub mod resource;

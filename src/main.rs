@@ -24,21 +24,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 async fn serve(args: ServeArgs) -> ExitCode {
-    init_logging(&args.log_format);
+    let _log_guard = nexudus_mock::logging::init(&args.log_format);
     let fixtures = match &args.fixtures {
         Some(dir) => match Fixtures::load_dir(dir) {
             Ok(f) => f,

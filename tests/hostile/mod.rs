@@ -629,6 +629,8 @@ fn secrets_never_appear_in_the_log() {
         .await
         .unwrap();
     });
+    // Log lines are written in batches every few milliseconds; let the last batch out.
+    std::thread::sleep(Duration::from_millis(300));
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
