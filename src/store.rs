@@ -62,22 +62,24 @@ struct Inner {
 }
 
 impl Inner {
-    fn from_records(records: Vec<Record>) -> Result<Self, LoadError> {
+    fn from_stored(records: &[Arc<Stored>]) -> Result<Self, LoadError> {
         let mut inner = Inner::default();
-        for (index, r) in records.into_iter().enumerate() {
-            if inner.by_id.contains_key(&r.id) {
+        for (index, s) in records.iter().enumerate() {
+            let r = &s.record;
+            if inner.by_id.insert(r.id, s.clone()).is_some() {
                 return Err(LoadError::DuplicateId { index, id: r.id });
             }
-            let key = (r.coworker_id, r.name.clone());
-            if inner.by_key.contains_key(&key) {
+            if inner
+                .by_key
+                .insert((r.coworker_id, r.name.clone()), r.id)
+                .is_some()
+            {
                 return Err(LoadError::DuplicateKey {
                     index,
                     coworker_id: r.coworker_id,
-                    name: r.name,
+                    name: r.name.clone(),
                 });
             }
-            inner.by_key.insert(key, r.id);
-            inner.by_id.insert(r.id, Stored::new(r));
         }
         Ok(inner)
     }
@@ -93,15 +95,52 @@ pub struct Store {
     inner: RwLock<Inner>,
     /// The next Id to hand out; only grows, so Ids are never reused, even across resets.
     next_id: AtomicI64,
+    /// What `reset` goes back to. Shares its records with the live maps, so an
+    /// unmodified store costs one pointer per record for this.
+    baseline: RwLock<Vec<Arc<Stored>>>,
+}
+
+/// Turns records into stored records (serialising each once) on every core.
+fn to_stored(records: Vec<Record>) -> Vec<Arc<Stored>> {
+    par_map(records, Stored::new)
+}
+
+/// Maps `f` over `items` on all available cores, keeping order.
+pub(crate) fn par_map<T: Send, R: Send>(mut items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || items.len() < 4096 {
+        return items.into_iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let mut parts = Vec::with_capacity(threads);
+    while items.len() > chunk {
+        let tail = items.split_off(items.len() - chunk);
+        parts.push(tail);
+    }
+    parts.push(items);
+    parts.reverse();
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a loader thread panicked"))
+            .collect()
+    })
 }
 
 impl Store {
     pub fn new(records: Vec<Record>) -> Result<Self, LoadError> {
-        let inner = Inner::from_records(records)?;
+        let stored = to_stored(records);
+        let inner = Inner::from_stored(&stored)?;
         let next_id = inner.max_id() + 1;
         Ok(Store {
             inner: RwLock::new(inner),
             next_id: AtomicI64::new(next_id),
+            baseline: RwLock::new(stored),
         })
     }
 
@@ -269,12 +308,39 @@ impl Store {
 
     /// Replaces every record at once; on error nothing changes. Ids keep growing.
     pub fn replace_all(&self, records: Vec<Record>) -> Result<(), LoadError> {
-        let fresh = Inner::from_records(records)?;
+        let stored = to_stored(records);
+        let fresh = Inner::from_stored(&stored)?;
+        self.install(fresh);
+        Ok(())
+    }
+
+    /// Like `replace_all`, and the new records also become what `reset` returns to
+    /// (used when the fixture files themselves change).
+    pub fn reload(&self, records: Vec<Record>) -> Result<(), LoadError> {
+        let stored = to_stored(records);
+        let fresh = Inner::from_stored(&stored)?;
+        *self.baseline.write().unwrap_or_else(|e| e.into_inner()) = stored;
+        self.install(fresh);
+        Ok(())
+    }
+
+    /// Goes back to the records the store started with (or last reloaded).
+    pub fn reset(&self) {
+        let baseline = self
+            .baseline
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let fresh =
+            Inner::from_stored(&baseline).expect("the baseline was checked when it was loaded");
+        self.install(fresh);
+    }
+
+    fn install(&self, fresh: Inner) {
         let mut inner = self.write();
         self.next_id
             .fetch_max(fresh.max_id() + 1, Ordering::Relaxed);
         *inner = fresh;
-        Ok(())
     }
 }
 
@@ -332,6 +398,14 @@ mod tests {
             .record
             .id;
         assert!(c > b);
+        s.reset();
+        assert!(s.is_empty());
+        let d = s
+            .create(input(1, "a"), "x", Timestamp(0))
+            .unwrap()
+            .record
+            .id;
+        assert!(d > c);
     }
 
     #[test]
@@ -352,6 +426,26 @@ mod tests {
         assert_eq!(
             s.create(input(1, "a"), "x", Timestamp(0)).map(|_| ()),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn reset_returns_to_the_baseline_and_reload_moves_it() {
+        let s = Store::new(vec![]).unwrap();
+        let a = s.create(input(1, "a"), "x", Timestamp(0)).unwrap();
+        s.reload(vec![a.record.clone()]).unwrap();
+        s.create(input(1, "b"), "x", Timestamp(0)).unwrap();
+        s.delete(a.record.id).unwrap();
+        s.reset();
+        assert_eq!(s.snapshot(), vec![a.record.clone()]);
+    }
+
+    #[test]
+    fn par_map_keeps_order() {
+        let v: Vec<u32> = (0..10_000).collect();
+        assert_eq!(
+            par_map(v.clone(), |x| x * 2),
+            v.iter().map(|x| x * 2).collect::<Vec<_>>()
         );
     }
 

@@ -230,25 +230,42 @@ fn list(app: &App, req: &ApiRequest) -> ApiResponse {
         }
         out.put_slice(&r.json);
     }
-    let tail = json!({
-        "CurrentPageSize": q.size,
-        "CurrentPage": q.page,
-        "CurrentOrderField": q.order_by.name(),
-        "CurrentSortDirection": if q.ascending { 1 } else { -1 },
-        "FirstItem": info.first_item,
-        "HasNextPage": info.has_next,
-        "HasPreviousPage": info.has_previous,
-        "LastItem": info.last_item,
-        "PageNumber": q.page,
-        "PageSize": q.size,
-        "TotalItems": info.total_items,
-        "TotalPages": info.total_pages,
-    });
-    // The envelope's fields follow Records in the vendor's order (serde_json's
-    // preserve_order keeps json! insertion order).
+    let tail = ListTail {
+        current_page_size: q.size,
+        current_page: q.page,
+        current_order_field: q.order_by.name(),
+        current_sort_direction: if q.ascending { 1 } else { -1 },
+        first_item: info.first_item,
+        has_next_page: info.has_next,
+        has_previous_page: info.has_previous,
+        last_item: info.last_item,
+        page_number: q.page,
+        page_size: q.size,
+        total_items: info.total_items,
+        total_pages: info.total_pages,
+    };
+    // The envelope's fields follow Records in the vendor's order.
     out.put_slice(b"],");
-    out.put_slice(&serde_json::to_vec(&tail).expect("a JSON value serialises")[1..]);
+    out.put_slice(&serde_json::to_vec(&tail).expect("the list tail serialises")[1..]);
     ApiResponse::raw_json(200, out.freeze())
+}
+
+/// The list envelope after `Records`, in the vendor's field order.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListTail {
+    current_page_size: u64,
+    current_page: u64,
+    current_order_field: &'static str,
+    current_sort_direction: i8,
+    first_item: u64,
+    has_next_page: bool,
+    has_previous_page: bool,
+    last_item: u64,
+    page_number: u64,
+    page_size: u64,
+    total_items: u64,
+    total_pages: u64,
 }
 
 /// Parses the vendor's batch form `id=[1,2,3]` (brackets optional).

@@ -81,13 +81,11 @@ pub enum StartError {
 /// implementations ("the mock, but it ignores a filter") and to reach a panic.
 pub type Layer = Arc<dyn Fn(&App, &ApiRequest) -> ApiResponse + Send + Sync>;
 
-/// Everything a request can reach: the store, the users, the fixtures to reset to,
-/// and the configuration.
+/// Everything a request can reach: the store (which keeps its fixtures for reset),
+/// the users and the configuration.
 pub struct App {
     pub store: Store,
     pub auth: Auth,
-    /// The fixtures the store started from, kept for reset.
-    pub fixtures: Fixtures,
     pub config: ServerConfig,
     /// Wraps the API when set (see [`Layer`]).
     pub layer: Option<Layer>,
@@ -97,9 +95,8 @@ impl App {
     pub fn new(fixtures: Fixtures, config: ServerConfig) -> Result<Self, crate::store::LoadError> {
         crate::schemas::init();
         Ok(App {
-            store: Store::new(fixtures.records.clone())?,
-            auth: Auth::new(fixtures.users.clone()),
-            fixtures,
+            store: Store::new(fixtures.records)?,
+            auth: Auth::new(fixtures.users),
             config,
             layer: None,
         })

@@ -3,7 +3,7 @@
 //! `ApiResponse` back; nothing else touches hyper types.
 
 use bytes::Bytes;
-use serde_json::Value;
+use serde::Serialize;
 
 /// The HTTP methods the API distinguishes; anything else is `Other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,10 +58,10 @@ pub struct ApiResponse {
 pub const JSON: &str = "application/json; charset=utf-8";
 
 impl ApiResponse {
-    pub fn json(status: u16, value: &Value) -> Self {
+    pub fn json(status: u16, value: &impl Serialize) -> Self {
         Self::raw_json(
             status,
-            Bytes::from(serde_json::to_vec(value).expect("a JSON value serialises")),
+            Bytes::from(serde_json::to_vec(value).expect("API bodies always serialise")),
         )
     }
 
