@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""The benchmark: the mock against a bare hyper baseline, side by side, in one run.
+
+    python3 bench/bench.py                # full run (10 s per scenario)
+    BENCH_SECONDS=3 python3 bench/bench.py  # quicker
+
+It builds the release binary and the examples, generates stores of 1,000 and
+1,000,000 records, starts the mock on each and the baseline (examples/baseline.rs,
+a bare hyper server answering a fixed body of the same size), runs wrk (2 threads,
+32 connections, keep-alive, loopback) for each scenario against both, and prints a
+Markdown table of requests/s, p50 and p99 latency and the ratio mock/baseline; then
+RSS and bytes per record at each size, start-up time to the first 200, and the time of
+`check` and the throughput of `fuzz` against the local mock. Needs wrk (Debian: wrk).
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "nexudus-mock")
+BASELINE = os.path.join(ROOT, "target", "release", "examples", "baseline")
+GEN = os.path.join(ROOT, "target", "release", "examples", "gen_fixtures")
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+AUTH = "Bearer admin-token"
+BASE = "/api/spaces/coworkersettings"
+MOCK_PORT, BASE_PORT = 4510, 4511
+
+
+def sh(*cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def wait_ready(port, path, timeout=60.0):
+    """Polls until GET path answers 200; returns seconds waited."""
+    start = time.time()
+    while time.time() - start < timeout:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\n\r\n".encode())
+                if s.recv(16).startswith(b"HTTP/1.1 200"):
+                    return time.time() - start
+        except OSError:
+            time.sleep(0.002)
+    raise RuntimeError(f"port {port} not ready after {timeout}s")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def fetch(port, method, path, body=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=body,
+                                 headers={"Authorization": AUTH, "Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return r.read()
+
+
+LUA_CREATE = r"""
+counter = 0
+request = function()
+  counter = counter + 1
+  local body = string.format('{"CoworkerId":%d,"Name":"bench-%d-%d","Value":"v"}',
+                             9000000 + (counter % 1000), math.random(1, 1000000000), counter)
+  return wrk.format("POST", "@PATH@", {["Authorization"]="@AUTH@", ["Content-Type"]="application/json"}, body)
+end
+"""
+
+
+def wrk(url, script=None):
+    cmd = ["wrk", "-t2", "-c32", f"-d{SECONDS}s", "--latency", "-H", f"Authorization: {AUTH}"]
+    if script:
+        cmd += ["-s", script]
+    out = subprocess.run(cmd + [url], check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def ms(label):
+        m = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out)
+        v = float(m.group(1))
+        return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def scenarios(store_kind):
+    """(name, method, path, body) for each measured request; ids exist in both stores."""
+    if store_kind == "builtin":
+        customer, one, ids = 1001, 87654303, list(range(87654303, 87654400))
+    else:
+        customer, one, ids = 100_005, 500, list(range(1, 1001))
+    batch = ",".join(str(i) for i in ids[:10])
+    return [
+        ("get one", "GET", f"{BASE}/{one}", None),
+        ("list 25, one customer, by Name", "GET", f"{BASE}?page=1&size=25&CoworkerSetting_Coworker={customer}&orderBy=Name&dir=1", None),
+        ("list 25, substring filter", "GET", f"{BASE}?page=1&size=25&CoworkerSetting_Name=theme&orderBy=Id", None),
+        ("batch get of 10", "GET", f"{BASE}/?id=%5B{batch}%5D", None),
+        ("create", "POST", BASE, None),
+    ]
+
+
+def run_store(label, fixtures_dir, tmp):
+    args = [BIN, "serve", "--port", str(MOCK_PORT)]
+    if fixtures_dir:
+        args += ["--fixtures", fixtures_dir]
+    env = dict(os.environ, RUST_LOG="info")
+    start = time.time()
+    mock = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        startup = wait_ready(MOCK_PORT, f"{BASE}?size=1")
+        rss = rss_kib(mock.pid)
+        rows = []
+        for name, method, path, _ in scenarios("builtin" if fixtures_dir is None else "gen"):
+            if method == "POST":
+                sample = b'{"CoworkerId":9000000,"Name":"bench-size-probe","Value":"v"}'
+                size = len(fetch(MOCK_PORT, "POST", path, sample))
+                script = os.path.join(tmp, "create.lua")
+                with open(script, "w") as f:
+                    f.write(LUA_CREATE.replace("@PATH@", path).replace("@AUTH@", AUTH))
+                base_script = os.path.join(tmp, "create_base.lua")
+                with open(base_script, "w") as f:
+                    f.write(LUA_CREATE.replace("@PATH@", f"/bytes/{size}").replace("@AUTH@", AUTH))
+                m = wrk(f"http://127.0.0.1:{MOCK_PORT}{path}", script)
+                b = wrk(f"http://127.0.0.1:{BASE_PORT}/bytes/{size}", base_script)
+            else:
+                size = len(fetch(MOCK_PORT, "GET", path))
+                m = wrk(f"http://127.0.0.1:{MOCK_PORT}{path}")
+                b = wrk(f"http://127.0.0.1:{BASE_PORT}/bytes/{size}")
+            rows.append((name, size, m, b))
+        return {"label": label, "startup": startup, "rss": rss, "rows": rows, "wall": time.time() - start}
+    finally:
+        mock.kill()
+        mock.wait()
+
+
+def timed_check():
+    """Seconds for `check` against a fresh local mock (if the subcommand exists)."""
+    mock = subprocess.Popen([BIN, "serve", "--port", str(MOCK_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(MOCK_PORT, f"{BASE}?size=1")
+        results = {}
+        start = time.time()
+        r = subprocess.run([BIN, "check", f"http://127.0.0.1:{MOCK_PORT}", "--token", "admin-token"],
+                           capture_output=True, text=True)
+        results["check_seconds"] = time.time() - start if r.returncode == 0 else None
+        start = time.time()
+        r = subprocess.run([BIN, "fuzz", f"http://127.0.0.1:{MOCK_PORT}", "--token", "admin-token", "--cases", "200",
+                            "--seed", "1", "--json", os.path.join(tempfile.gettempdir(), "bench-fuzz.json")],
+                           capture_output=True, text=True)
+        elapsed = time.time() - start
+        try:
+            report = json.load(open(os.path.join(tempfile.gettempdir(), "bench-fuzz.json")))
+            facts = report.get("facts", {})
+            requests = int(facts.get("requests", "0"))
+            results["fuzz_rps"] = requests / elapsed if requests else None
+        except (OSError, ValueError):
+            results["fuzz_rps"] = None
+        return results
+    finally:
+        mock.kill()
+        mock.wait()
+
+
+def main():
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install -y wrk")
+    sh("cargo", "build", "--release", "--bin", "nexudus-mock", "--example", "baseline", "--example", "gen_fixtures", cwd=ROOT)
+    tmp = tempfile.mkdtemp(prefix="nexudus-bench-")
+    small, large = os.path.join(tmp, "1k"), os.path.join(tmp, "1m")
+    sh(GEN, "1000", small, stderr=subprocess.DEVNULL)
+    sh(GEN, "1000000", large, stderr=subprocess.DEVNULL)
+    base = subprocess.Popen([BASELINE, str(BASE_PORT)], stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        builtin_start = []
+        for _ in range(5):
+            p = subprocess.Popen([BIN, "serve", "--port", str(MOCK_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            builtin_start.append(wait_ready(MOCK_PORT, f"{BASE}?size=1"))
+            p.kill()
+            p.wait()
+        runs = [run_store("1,000 records", small, tmp), run_store("1,000,000 records", large, tmp)]
+    finally:
+        base.kill()
+        base.wait()
+    extra = timed_check()
+    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
+    print(f"\nMachine: {os.cpu_count()} cores, {cpu}; wrk -t2 -c32 -d{SECONDS}s, loopback; {time.strftime('%Y-%m-%d')}\n")
+    for run in runs:
+        print(f"### Store of {run['label']}\n")
+        print("| scenario | body bytes | mock req/s | baseline req/s | ratio | mock p50 ms | mock p99 ms | baseline p99 ms |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for name, size, m, b in run["rows"]:
+            print(f"| {name} | {size} | {m['rps']:.0f} | {b['rps']:.0f} | {m['rps'] / b['rps']:.2f} | {m['p50']:.2f} | {m['p99']:.2f} | {b['p99']:.2f} |")
+        print()
+    small_run, large_run = runs
+    list_small = small_run["rows"][1][2]["rps"]
+    list_large = large_run["rows"][1][2]["rps"]
+    per_record = (large_run["rss"] - small_run["rss"]) * 1024 / (1_000_000 - 1_000)
+    print("| figure | value |")
+    print("| --- | ---: |")
+    print(f"| start-up to first 200, built-in fixtures (median of 5) | {sorted(builtin_start)[2] * 1000:.0f} ms |")
+    print(f"| start-up to first 200, 1,000 records from a file | {small_run['startup'] * 1000:.0f} ms |")
+    print(f"| start-up to first 200, 1,000,000 records from a file | {large_run['startup']:.2f} s |")
+    print(f"| RSS with 1,000 records | {small_run['rss'] / 1024:.1f} MiB |")
+    print(f"| RSS with 1,000,000 records | {large_run['rss'] / 1024:.1f} MiB |")
+    print(f"| bytes of RSS per stored record | {per_record:.0f} |")
+    print(f"| list-by-customer cost at 1M vs 1k records (req/s ratio 1k/1M) | {list_small / list_large:.2f}x |")
+    if extra.get("check_seconds") is not None:
+        print(f"| `check` against the local mock | {extra['check_seconds']:.2f} s |")
+    if extra.get("fuzz_rps") is not None:
+        print(f"| `fuzz` throughput against the local mock | {extra['fuzz_rps']:.0f} req/s |")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
