@@ -77,8 +77,12 @@ fn list_substring_filter_sorted_by_value(b: Bencher, n: i64) {
 fn schema_validate_a_list_page_of_25(b: Bencher) {
     let s = store(1_000);
     let q = ListQuery::parse("size=25").unwrap();
-    let records: Vec<serde_json::Value> =
-        s.list(&q).records.iter().map(|r| serde_json::from_slice(&r.json).unwrap()).collect();
+    let records: Vec<serde_json::Value> = s
+        .list(&q)
+        .records
+        .iter()
+        .map(|r| serde_json::from_slice(&r.json).unwrap())
+        .collect();
     let page = serde_json::json!({"Records": records, "CurrentPageSize": 25, "CurrentPage": 1, "CurrentOrderField": "Id",
         "CurrentSortDirection": 1, "FirstItem": 1, "HasNextPage": true, "HasPreviousPage": false, "LastItem": 25,
         "PageNumber": 1, "PageSize": 25, "TotalItems": 1000, "TotalPages": 40});

@@ -3,7 +3,9 @@
 //! Name" index), the monotonic Id allocator and list execution. It knows nothing of
 //! sockets or HTTP.
 
-use std::collections::BTreeMap;
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -58,30 +60,130 @@ struct Inner {
     /// Every record by Id; iteration order is the default list order.
     by_id: BTreeMap<i64, Arc<Stored>>,
     /// Enforces uniqueness, and serves "one customer, ordered by Name" without a sort.
-    by_key: BTreeMap<(i64, String), i64>,
+    /// Keyed by the records themselves, so a name is never copied into the index.
+    by_key: BTreeSet<ByKey>,
+}
+
+/// A `(CoworkerId, Name)` pair, however it is held: lets the index be searched with
+/// a borrowed probe while its entries are the stored records themselves.
+trait CustomerKey {
+    fn key(&self) -> (i64, &str);
+}
+
+/// A lookup probe.
+struct Probe<'a>(i64, &'a str);
+
+impl CustomerKey for Probe<'_> {
+    fn key(&self) -> (i64, &str) {
+        (self.0, self.1)
+    }
+}
+
+/// An index entry: a stored record, ordered by its `(CoworkerId, Name)`.
+struct ByKey(Arc<Stored>);
+
+impl CustomerKey for ByKey {
+    fn key(&self) -> (i64, &str) {
+        (self.0.record.coworker_id, &self.0.record.name)
+    }
+}
+
+impl<'a> Borrow<dyn CustomerKey + 'a> for ByKey {
+    fn borrow(&self) -> &(dyn CustomerKey + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn CustomerKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for dyn CustomerKey + '_ {}
+impl PartialOrd for dyn CustomerKey + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for dyn CustomerKey + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+impl PartialEq for ByKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for ByKey {}
+impl PartialOrd for ByKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for ByKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
 }
 
 impl Inner {
+    fn holds_key(&self, coworker_id: i64, name: &str) -> Option<&Arc<Stored>> {
+        self.by_key
+            .get(&Probe(coworker_id, name) as &dyn CustomerKey)
+            .map(|k| &k.0)
+    }
+
+    fn unindex(&mut self, s: &Stored) {
+        self.by_key
+            .remove(&Probe(s.record.coworker_id, &s.record.name) as &dyn CustomerKey);
+    }
+}
+
+impl Inner {
+    /// Builds both maps in bulk (sort, then build) rather than by a million inserts.
     fn from_stored(records: &[Arc<Stored>]) -> Result<Self, LoadError> {
-        let mut inner = Inner::default();
+        // The two sorts are independent: run them side by side.
+        let (ids, keys) = std::thread::scope(|scope| {
+            let keys = scope.spawn(|| {
+                let mut keys: Vec<ByKey> = records.iter().map(|s| ByKey(s.clone())).collect();
+                keys.sort();
+                keys
+            });
+            let mut ids: Vec<(i64, Arc<Stored>)> =
+                records.iter().map(|s| (s.record.id, s.clone())).collect();
+            ids.sort_by_key(|(id, _)| *id);
+            (ids, keys.join().expect("the index sort panicked"))
+        });
+        let duplicate_id = ids.windows(2).any(|w| w[0].0 == w[1].0);
+        let duplicate_key = keys.windows(2).any(|w| w[0] == w[1]);
+        if duplicate_id || duplicate_key {
+            return Err(Self::first_duplicate(records));
+        }
+        Ok(Inner {
+            by_id: ids.into_iter().collect(),
+            by_key: keys.into_iter().collect(),
+        })
+    }
+
+    /// Finds which record repeats an earlier one (the slow way: only on error).
+    fn first_duplicate(records: &[Arc<Stored>]) -> LoadError {
+        let mut ids = std::collections::HashSet::new();
+        let mut keys = std::collections::HashSet::new();
         for (index, s) in records.iter().enumerate() {
             let r = &s.record;
-            if inner.by_id.insert(r.id, s.clone()).is_some() {
-                return Err(LoadError::DuplicateId { index, id: r.id });
+            if !ids.insert(r.id) {
+                return LoadError::DuplicateId { index, id: r.id };
             }
-            if inner
-                .by_key
-                .insert((r.coworker_id, r.name.clone()), r.id)
-                .is_some()
-            {
-                return Err(LoadError::DuplicateKey {
+            if !keys.insert((r.coworker_id, r.name.as_str())) {
+                return LoadError::DuplicateKey {
                     index,
                     coworker_id: r.coworker_id,
                     name: r.name.clone(),
-                });
+                };
             }
         }
-        Ok(inner)
+        unreachable!("first_duplicate is called only when a duplicate exists")
     }
 
     fn max_id(&self) -> i64 {
@@ -174,21 +276,15 @@ impl Store {
         now: Timestamp,
     ) -> Result<Arc<Stored>, WriteError> {
         let mut inner = self.write();
-        let key = (input.coworker_id, input.name);
-        if inner.by_key.contains_key(&key) {
+        if inner.holds_key(input.coworker_id, &input.name).is_some() {
             return Err(WriteError::Duplicate {
-                coworker_id: key.0,
-                name: key.1,
+                coworker_id: input.coworker_id,
+                name: input.name,
             });
         }
         let id = self.allocate_id();
-        let input = SettingInput {
-            coworker_id: key.0,
-            name: key.1.clone(),
-            ..input
-        };
         let stored = Stored::new(Record::new(id, input, by, now));
-        inner.by_key.insert(key, id);
+        inner.by_key.insert(ByKey(stored.clone()));
         inner.by_id.insert(id, stored.clone());
         Ok(stored)
     }
@@ -207,20 +303,18 @@ impl Store {
             .get(&id)
             .cloned()
             .ok_or(WriteError::NotFound(id))?;
-        let new_key = (input.coworker_id, input.name.clone());
-        if let Some(&other) = inner.by_key.get(&new_key) {
-            if other != id {
-                return Err(WriteError::Duplicate {
-                    coworker_id: new_key.0,
-                    name: new_key.1,
-                });
-            }
+        if inner
+            .holds_key(input.coworker_id, &input.name)
+            .is_some_and(|other| other.record.id != id)
+        {
+            return Err(WriteError::Duplicate {
+                coworker_id: input.coworker_id,
+                name: input.name,
+            });
         }
-        inner
-            .by_key
-            .remove(&(old.record.coworker_id, old.record.name.clone()));
-        inner.by_key.insert(new_key, id);
+        inner.unindex(&old);
         let stored = Stored::new(old.record.updated(input, by, now));
+        inner.by_key.insert(ByKey(stored.clone()));
         inner.by_id.insert(id, stored.clone());
         Ok(stored)
     }
@@ -228,9 +322,7 @@ impl Store {
     pub fn delete(&self, id: i64) -> Result<Arc<Stored>, WriteError> {
         let mut inner = self.write();
         let old = inner.by_id.remove(&id).ok_or(WriteError::NotFound(id))?;
-        inner
-            .by_key
-            .remove(&(old.record.coworker_id, old.record.name.clone()));
+        inner.unindex(&old);
         Ok(old)
     }
 
@@ -260,11 +352,15 @@ impl Store {
 
         if let Some(c) = q.coworker {
             let customer = || {
+                let from = Probe(c, "");
                 inner
                     .by_key
-                    .range((c, String::new())..)
-                    .take_while(move |((cc, _), _)| *cc == c)
-                    .map(|(_, id)| &inner.by_id[id])
+                    .range::<dyn CustomerKey, _>((
+                        Bound::Included(&from as &dyn CustomerKey),
+                        Bound::Unbounded,
+                    ))
+                    .take_while(move |k| k.0.record.coworker_id == c)
+                    .map(|k| &k.0)
             };
             if q.order_by == SortField::Name && q.only_customer_filter() {
                 let total = customer().count() as u64;
