@@ -295,12 +295,19 @@ pub fn substring_filter(needle: Option<&str>, hay: Option<&str>) -> bool {
 }
 
 fn contains_ignore_case(hay: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    // The ASCII fast path is exact only when both sides are ASCII: some non-ASCII
+    // characters lower-case to ASCII ones (KELVIN SIGN to 'k').
     if needle.is_ascii() && hay.is_ascii() {
         let (h, n) = (hay.as_bytes(), needle.as_bytes());
         if n.len() > h.len() {
             return false;
         }
-        return h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+        let first = n[0].to_ascii_lowercase();
+        return (0..=h.len() - n.len())
+            .any(|i| h[i].to_ascii_lowercase() == first && h[i + 1..i + n.len()].eq_ignore_ascii_case(&n[1..]));
     }
     hay.to_lowercase().contains(&needle.to_lowercase())
 }
@@ -438,5 +445,9 @@ mod tests {
             Some("Besprechungsraum ZÜRICH")
         ));
         assert!(!substring_filter(Some("x"), None));
+        assert!(substring_filter(Some(""), Some("")));
+        assert!(substring_filter(Some("k"), Some("5 \u{212A}elvin")));
+        assert!(!substring_filter(Some("portal.themes"), Some("Portal.Theme")));
+        assert!(substring_filter(Some("e.4"), Some("Portal.Theme.42")));
     }
 }
