@@ -306,8 +306,10 @@ fn contains_ignore_case(hay: &str, needle: &str) -> bool {
             return false;
         }
         let first = n[0].to_ascii_lowercase();
-        return (0..=h.len() - n.len())
-            .any(|i| h[i].to_ascii_lowercase() == first && h[i + 1..i + n.len()].eq_ignore_ascii_case(&n[1..]));
+        return (0..=h.len() - n.len()).any(|i| {
+            h[i].to_ascii_lowercase() == first
+                && h[i + 1..i + n.len()].eq_ignore_ascii_case(&n[1..])
+        });
     }
     hay.to_lowercase().contains(&needle.to_lowercase())
 }
@@ -447,7 +449,10 @@ mod tests {
         assert!(!substring_filter(Some("x"), None));
         assert!(substring_filter(Some(""), Some("")));
         assert!(substring_filter(Some("k"), Some("5 \u{212A}elvin")));
-        assert!(!substring_filter(Some("portal.themes"), Some("Portal.Theme")));
+        assert!(!substring_filter(
+            Some("portal.themes"),
+            Some("Portal.Theme")
+        ));
         assert!(substring_filter(Some("e.4"), Some("Portal.Theme.42")));
     }
 }
