@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the mock API (built-in fixtures unless --fixtures is given).
     Serve(ServeArgs),
+    /// Print the OpenAPI 3.1 document for every endpoint the mock serves.
+    Openapi,
 }
 
 #[derive(Debug, Args)]
@@ -53,6 +55,9 @@ pub struct ServeArgs {
     /// Log format: text (a line per request) or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// Latency, faults, the admin API, hot reload and the state file.
+    #[command(flatten)]
+    pub frontend: crate::server::frontend::FrontendArgs,
 }
 
 impl ServeArgs {
@@ -67,6 +72,7 @@ impl ServeArgs {
             max_header_bytes: self.max_header_bytes,
             header_read_timeout: std::time::Duration::from_secs(self.header_timeout.max(1)),
             max_connections: self.max_connections.max(1),
+            frontend: self.frontend.config(),
             ..ServerConfig::default()
         }
     }

@@ -1,0 +1,188 @@
+//! Log set-up for `serve`: `--log-format json` writes one JSON object per event for
+//! machines; the text format writes one short line per request that a person can
+//! scan (`12:00:01.234 POST /api/spaces/coworkersettings 200 1.2ms <id>`), coloured
+//! by status when stderr is a terminal (or `--color always`). Other events keep
+//! tracing's usual text form.
+
+use std::fmt;
+use std::io::IsTerminal;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::{Format, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::server::frontend::REQUEST_LOG_TARGET;
+
+/// Installs the global subscriber. `color` is auto, always or never.
+pub fn init(format: &str, color: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().with_ansi(false).init();
+    } else {
+        let ansi = match color {
+            "always" => true,
+            "never" => false,
+            _ => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        };
+        builder
+            .with_ansi(ansi)
+            .event_format(RequestLines {
+                inner: Format::default(),
+            })
+            .init();
+    }
+}
+
+/// Formats request events as one readable line and everything else as usual.
+pub struct RequestLines {
+    inner: Format,
+}
+
+#[derive(Default)]
+struct RequestFields {
+    method: String,
+    path: String,
+    query: String,
+    status: u64,
+    micros: u64,
+    request_id: String,
+    fault: String,
+}
+
+impl Visit for RequestFields {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "status" => self.status = value,
+            "micros" => self.micros = value,
+            _ => {}
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.record_debug(field, &format_args!("{value}"));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let slot = match field.name() {
+            "method" => &mut self.method,
+            "path" => &mut self.path,
+            "query" => &mut self.query,
+            "request_id" => &mut self.request_id,
+            "fault" => &mut self.fault,
+            _ => return,
+        };
+        *slot = format!("{value:?}");
+    }
+}
+
+const RESET: &str = "\x1b[0m";
+const DIM: &str = "\x1b[2m";
+const BOLD: &str = "\x1b[1m";
+
+fn status_colour(status: u64) -> &'static str {
+    match status {
+        200..=299 => "\x1b[32m",
+        300..=399 => "\x1b[36m",
+        400..=499 => "\x1b[33m",
+        _ => "\x1b[31m",
+    }
+}
+
+/// One request line, coloured when `ansi`.
+pub fn request_line(
+    ansi: bool,
+    time: &str,
+    method: &str,
+    target: &str,
+    status: Option<u64>,
+    micros: u64,
+    request_id: &str,
+    fault: &str,
+) -> String {
+    let (dim, bold, reset) = if ansi {
+        (DIM, BOLD, RESET)
+    } else {
+        ("", "", "")
+    };
+    let status_text = status.map_or_else(|| "---".to_string(), |s| s.to_string());
+    let colour = if ansi {
+        status.map_or("\x1b[35m", status_colour)
+    } else {
+        ""
+    };
+    let ms = micros as f64 / 1000.0;
+    let fault = if fault.is_empty() {
+        String::new()
+    } else {
+        format!(" {colour}[{fault}]{reset}")
+    };
+    format!(
+        "{dim}{time}{reset} {bold}{method:<7}{reset} {target} {colour}{status_text}{reset} {ms:.1}ms{fault} {dim}{request_id}{reset}"
+    )
+}
+
+impl<S, N> FormatEvent<S, N> for RequestLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        if event.metadata().target() != REQUEST_LOG_TARGET {
+            return self.inner.format_event(ctx, writer, event);
+        }
+        let mut f = RequestFields::default();
+        event.record(&mut f);
+        let target = if f.query.is_empty() {
+            f.path.clone()
+        } else {
+            format!("{}?{}", f.path, f.query)
+        };
+        let time = chrono::Local::now().format("%H:%M:%S%.3f").to_string();
+        let line = request_line(
+            writer.has_ansi_escapes(),
+            &time,
+            &f.method,
+            &target,
+            Some(f.status).filter(|s| *s != 0),
+            f.micros,
+            &f.request_id,
+            &f.fault,
+        );
+        writeln!(writer, "{line}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_line_is_plain_without_ansi_and_coloured_with_it() {
+        let plain = request_line(
+            false,
+            "12:00:00.000",
+            "GET",
+            "/x?a=1",
+            Some(404),
+            1500,
+            "id-1",
+            "",
+        );
+        assert_eq!(plain, "12:00:00.000 GET     /x?a=1 404 1.5ms id-1");
+        let coloured = request_line(true, "t", "POST", "/x", Some(500), 0, "id", "error-rate");
+        assert!(coloured.contains("\x1b[31m500") && coloured.contains("[error-rate]"));
+        let dropped = request_line(false, "t", "GET", "/x", None, 0, "id", "fault=reset");
+        assert!(dropped.contains(" --- ") && dropped.contains("[fault=reset]"));
+    }
+}
