@@ -44,15 +44,16 @@ pub struct RequestLines {
     inner: Format,
 }
 
-#[derive(Default)]
-struct RequestFields {
-    method: String,
-    path: String,
-    query: String,
-    status: u64,
-    micros: u64,
-    request_id: String,
-    fault: String,
+/// The fields of one request event (status 0 when a fault sent none).
+#[derive(Debug, Default, Clone)]
+pub struct RequestFields {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub status: u64,
+    pub micros: u64,
+    pub request_id: String,
+    pub fault: String,
 }
 
 impl Visit for RequestFields {
@@ -95,35 +96,33 @@ fn status_colour(status: u64) -> &'static str {
 }
 
 /// One request line, coloured when `ansi`.
-pub fn request_line(
-    ansi: bool,
-    time: &str,
-    method: &str,
-    target: &str,
-    status: Option<u64>,
-    micros: u64,
-    request_id: &str,
-    fault: &str,
-) -> String {
+pub fn request_line(ansi: bool, time: &str, f: &RequestFields) -> String {
     let (dim, bold, reset) = if ansi {
         (DIM, BOLD, RESET)
     } else {
         ("", "", "")
     };
+    let status = Some(f.status).filter(|s| *s != 0);
     let status_text = status.map_or_else(|| "---".to_string(), |s| s.to_string());
     let colour = if ansi {
         status.map_or("\x1b[35m", status_colour)
     } else {
         ""
     };
-    let ms = micros as f64 / 1000.0;
-    let fault = if fault.is_empty() {
+    let target = if f.query.is_empty() {
+        f.path.clone()
+    } else {
+        format!("{}?{}", f.path, f.query)
+    };
+    let ms = f.micros as f64 / 1000.0;
+    let fault = if f.fault.is_empty() {
         String::new()
     } else {
-        format!(" {colour}[{fault}]{reset}")
+        format!(" {colour}[{}]{reset}", f.fault)
     };
     format!(
-        "{dim}{time}{reset} {bold}{method:<7}{reset} {target} {colour}{status_text}{reset} {ms:.1}ms{fault} {dim}{request_id}{reset}"
+        "{dim}{time}{reset} {bold}{:<7}{reset} {target} {colour}{status_text}{reset} {ms:.1}ms{fault} {dim}{}{reset}",
+        f.method, f.request_id
     )
 }
 
@@ -143,23 +142,12 @@ where
         }
         let mut f = RequestFields::default();
         event.record(&mut f);
-        let target = if f.query.is_empty() {
-            f.path.clone()
-        } else {
-            format!("{}?{}", f.path, f.query)
-        };
         let time = chrono::Local::now().format("%H:%M:%S%.3f").to_string();
-        let line = request_line(
-            writer.has_ansi_escapes(),
-            &time,
-            &f.method,
-            &target,
-            Some(f.status).filter(|s| *s != 0),
-            f.micros,
-            &f.request_id,
-            &f.fault,
-        );
-        writeln!(writer, "{line}")
+        writeln!(
+            writer,
+            "{}",
+            request_line(writer.has_ansi_escapes(), &time, &f)
+        )
     }
 }
 
@@ -167,22 +155,25 @@ where
 mod tests {
     use super::*;
 
+    fn fields(method: &str, query: &str, status: u64, micros: u64, fault: &str) -> RequestFields {
+        RequestFields {
+            method: method.into(),
+            path: "/x".into(),
+            query: query.into(),
+            status,
+            micros,
+            request_id: "id-1".into(),
+            fault: fault.into(),
+        }
+    }
+
     #[test]
     fn a_request_line_is_plain_without_ansi_and_coloured_with_it() {
-        let plain = request_line(
-            false,
-            "12:00:00.000",
-            "GET",
-            "/x?a=1",
-            Some(404),
-            1500,
-            "id-1",
-            "",
-        );
+        let plain = request_line(false, "12:00:00.000", &fields("GET", "a=1", 404, 1500, ""));
         assert_eq!(plain, "12:00:00.000 GET     /x?a=1 404 1.5ms id-1");
-        let coloured = request_line(true, "t", "POST", "/x", Some(500), 0, "id", "error-rate");
+        let coloured = request_line(true, "t", &fields("POST", "", 500, 0, "error-rate"));
         assert!(coloured.contains("\x1b[31m500") && coloured.contains("[error-rate]"));
-        let dropped = request_line(false, "t", "GET", "/x", None, 0, "id", "fault=reset");
+        let dropped = request_line(false, "t", &fields("GET", "", 0, 0, "fault=reset"));
         assert!(dropped.contains(" --- ") && dropped.contains("[fault=reset]"));
     }
 }

@@ -377,7 +377,7 @@ pub fn finish(
         path: req.path.clone(),
         query,
         status,
-        duration_ms: (elapsed.as_micros() as f64 / 1000.0 * 1000.0).round() / 1000.0,
+        duration_ms: elapsed.as_micros() as f64 / 1000.0,
         origin: req.origin.clone(),
         authorization: journal::mask_authorization(req.authorization.as_deref()),
         body: journal::mask_body(&req.body, req.content_type.as_deref()),
