@@ -339,6 +339,28 @@ async fn health_reports_records_and_settings_and_unknown_admin_paths_are_404() {
     }
     let r = admin(&s, "GET", "/__admin/health/", None).await;
     assert_eq!(r.status, 200, "a trailing slash is tolerated");
+    for (method, path, allow) in [
+        ("GET", "/__admin/reset", "POST, OPTIONS"),
+        ("DELETE", "/__admin/snapshot", "GET, OPTIONS"),
+        ("GET", "/__admin/fixtures", "PUT, OPTIONS"),
+        ("PUT", "/__admin/requests", "GET, DELETE, OPTIONS"),
+        ("POST", "/__admin/health", "GET, OPTIONS"),
+        ("DELETE", "/__admin/openapi.json", "GET, OPTIONS"),
+    ] {
+        let r = admin(&s, method, path, Some(&json!([]))).await;
+        assert_eq!(
+            (r.status, r.header("allow")),
+            (405, Some(allow)),
+            "{method} {path}"
+        );
+        let e = body_matching(&r, Schema::Error);
+        assert!(e["Message"].as_str().unwrap().contains(method), "{e}");
+    }
+    assert_eq!(
+        s.list("size=1").await["TotalItems"],
+        72,
+        "no wrong method changed anything"
+    );
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_nexudus-mock");
 
 /// Starts the binary on a free port; returns it and its base URL. stderr is piped
 /// when `capture_stderr` (read it only after the child exits), else discarded.
-async fn spawn_mock(args: &[&str], capture_stderr: bool) -> (Child, String) {
+pub async fn spawn_mock(args: &[&str], capture_stderr: bool) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--port", "0"])
         .args(args)
@@ -54,7 +54,7 @@ async fn spawn_mock(args: &[&str], capture_stderr: bool) -> (Child, String) {
 }
 
 /// Kills with SIGKILL (std and tokio both send SIGKILL on Unix) and reaps.
-async fn kill_9(child: &mut Child) {
+pub async fn kill_9(child: &mut Child) {
     child.start_kill().unwrap();
     tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
@@ -156,6 +156,13 @@ async fn a_kill_9_loses_no_acknowledged_write_and_never_leaves_the_state_file_un
     let created = created.lock().unwrap().clone();
     let deleted = deleted.lock().unwrap().clone();
     let delete_tried = delete_tried.lock().unwrap().clone();
+    eprintln!(
+        "kill -9 after {} acknowledged creates and {} deletes in {:?}; the file was read and loaded {} times meanwhile",
+        created.len(),
+        deleted.len(),
+        started.elapsed(),
+        reads.load(Ordering::Relaxed)
+    );
     assert!(
         created.len() >= 100,
         "only {} creates were acknowledged",

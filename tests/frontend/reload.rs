@@ -8,7 +8,9 @@ use nexudus_mock::fixtures::{Fixtures, RECORDS_FILE};
 use nexudus_mock::server::{App, ServerConfig};
 use serde_json::{Value, json};
 
+use super::process::{kill_9, spawn_mock};
 use super::start_app;
+use nexudus_mock::client::HttpClient;
 
 /// Polls `check` every 20ms for up to 10s.
 async fn eventually<F: std::future::Future<Output = bool>>(
@@ -143,4 +145,40 @@ async fn editing_a_watched_fixture_file_swaps_the_records_and_a_bad_edit_keeps_t
     .await;
     assert_eq!(s.list("size=100").await["TotalItems"], 2);
     watcher.abort();
+}
+
+#[tokio::test]
+async fn the_binary_watches_with_the_flag_and_guards_its_admin_api_with_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let builtin: Value = serde_json::to_value(Fixtures::builtin().records).unwrap();
+    write_records(dir.path(), &json!(builtin.as_array().unwrap()[..4]));
+    let dir_arg = dir.path().to_str().unwrap().to_string();
+    let (mut child, base) = spawn_mock(
+        &["--fixtures", &dir_arg, "--watch", "--admin-token", "tok"],
+        false,
+    )
+    .await;
+    let client = HttpClient::new(&base, Duration::from_secs(5));
+    let health = |auth: Option<&'static str>| {
+        let client = client.clone();
+        async move {
+            let mut req = HttpRequest::new("GET", "/__admin/health");
+            if let Some(a) = auth {
+                req = req.header("Authorization", a);
+            }
+            client.send(&req).await.unwrap()
+        }
+    };
+    assert_eq!(health(None).await.status, 401);
+    assert_eq!(health(Some("Bearer wrong")).await.status, 401);
+    assert_eq!(
+        health(Some("Bearer tok")).await.json().unwrap()["Records"],
+        4
+    );
+    write_records(dir.path(), &json!(builtin.as_array().unwrap()[..1]));
+    eventually("the reload", || async {
+        health(Some("Bearer tok")).await.json().unwrap()["Records"] == 1
+    })
+    .await;
+    kill_9(&mut child).await;
 }
