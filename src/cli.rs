@@ -18,10 +18,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run, so the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the mock API (built-in fixtures unless --fixtures is given).
     Serve(ServeArgs),
+    /// Print the OpenAPI 3.1 document for every endpoint the mock serves.
+    Openapi,
 }
 
 #[derive(Debug, Args)]
@@ -56,6 +60,9 @@ pub struct ServeArgs {
     /// Log format: text (a line per request) or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// Latency, faults, the admin API, hot reload and the state file.
+    #[command(flatten)]
+    pub frontend: crate::server::frontend::FrontendArgs,
 }
 
 impl ServeArgs {
@@ -71,6 +78,7 @@ impl ServeArgs {
             header_read_timeout: std::time::Duration::from_secs(self.header_timeout.max(1)),
             body_read_timeout: std::time::Duration::from_secs(self.body_timeout.max(1)),
             max_connections: self.max_connections.max(1),
+            frontend: self.frontend.config(),
             ..ServerConfig::default()
         }
     }

@@ -115,6 +115,12 @@ pub fn parse_records(text: &str, file: &str) -> Result<Vec<Record>, FixtureError
         Err(not_array) => match serde_json::from_str::<Envelope>(text) {
             Ok(envelope) => envelope.records,
             // Say "not JSON" only when it is not; otherwise it is the wrong shape.
+            Err(e) if e.is_syntax() || e.is_eof() => {
+                return Err(FixtureError::Json {
+                    file: file.to_string(),
+                    source: e,
+                });
+            }
             Err(_) if not_array.is_syntax() || not_array.is_eof() => {
                 return Err(FixtureError::Json {
                     file: file.to_string(),

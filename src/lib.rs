@@ -15,15 +15,24 @@
 //! - [`client`]: the HTTP client the runner, the fuzzer and the tests share.
 //! - [`logging`]: tracing set-up with batched, non-blocking writes to stderr.
 //! - [`cli`]: command-line flags.
+//! - [`persist`]: the `--state-file` (load at start, crash-safe save on every write).
+//! - [`openapi`]: the OpenAPI 3.1 document built from `schemas/`.
+//! - [`watch`]: hot reload of `--fixtures DIR --watch`.
+//! - [`logging`]: the request log (readable coloured lines or JSON).
+//! - `server::{frontend, faults, journal, admin}`: latency and fault injection, the
+//!   request journal and the `/__admin` API.
 
 pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod fixtures;
 pub mod logging;
+pub mod openapi;
+pub mod persist;
 pub mod query;
 pub mod report;
 pub mod resource;
 pub mod schemas;
 pub mod server;
 pub mod store;
+pub mod watch;

@@ -1,16 +1,29 @@
-//! Logging set-up: tracing's fmt subscriber (text, coloured on a terminal, or JSON)
-//! writing into an in-memory batch that a background thread writes to stderr every
-//! few milliseconds. A request thus never waits on a write syscall nor wakes another
-//! thread per log line; this halves the cost of the per-request log line under load.
+//! Log set-up for `serve`: `--log-format json` writes one JSON object per event for
+//! machines; the text format writes one short line per request that a person can
+//! scan (`12:00:01.234 POST /api/spaces/coworkersettings 200 1.2ms <id>`), coloured
+//! by status when stderr is a terminal (or `--color always`). Other events keep
+//! tracing's usual text form.
+//!
+//! Lines go into an in-memory batch that a background thread writes to stderr every
+//! few milliseconds, so a request never waits on a write syscall nor wakes another
+//! thread per line (under load this doubles what the log line costs otherwise).
 //! Lines appear at most `FLUSH_EVERY` late; the guard flushes the rest on drop.
 
-use std::io::Write;
+use std::fmt;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::{Format, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::server::frontend::REQUEST_LOG_TARGET;
 
 const FLUSH_EVERY: Duration = Duration::from_millis(20);
 /// A batch larger than this is written at once by the thread that filled it.
@@ -85,9 +98,9 @@ impl Drop for LogGuard {
     }
 }
 
-/// Installs the global subscriber. `format` is `text` or `json`; `RUST_LOG` filters
-/// (default `info`: one line per request).
-pub fn init(format: &str) -> LogGuard {
+/// Installs the global subscriber. `format` is `text` or `json`; `color` is auto,
+/// always or never; `RUST_LOG` filters (default `info`: one line per request).
+pub fn init(format: &str, color: &str) -> LogGuard {
     let shared = Arc::new(Shared::default());
     let flusher = shared.clone();
     let thread = std::thread::Builder::new()
@@ -101,15 +114,162 @@ pub fn init(format: &str) -> LogGuard {
         .ok();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(BatchWriter(shared.clone()))
-        .with_ansi(ansi);
+        .with_writer(BatchWriter(shared.clone()));
     if format == "json" {
-        let _ = builder.json().try_init();
+        let _ = builder.json().with_ansi(false).try_init();
     } else {
-        let _ = builder.try_init();
+        let ansi = match color {
+            "always" => true,
+            "never" => false,
+            _ => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        };
+        let _ = builder
+            .with_ansi(ansi)
+            .event_format(RequestLines {
+                inner: Format::default(),
+            })
+            .try_init();
     }
     LogGuard { shared, thread }
+}
+
+/// Formats request events as one readable line and everything else as usual.
+pub struct RequestLines {
+    inner: Format,
+}
+
+/// The fields of one request event (status 0 when a fault sent none).
+#[derive(Debug, Default, Clone)]
+pub struct RequestFields {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub status: u64,
+    pub micros: u64,
+    pub request_id: String,
+    pub fault: String,
+}
+
+impl Visit for RequestFields {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "status" => self.status = value,
+            "micros" => self.micros = value,
+            _ => {}
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.record_debug(field, &format_args!("{value}"));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let slot = match field.name() {
+            "method" => &mut self.method,
+            "path" => &mut self.path,
+            "query" => &mut self.query,
+            "request_id" => &mut self.request_id,
+            "fault" => &mut self.fault,
+            _ => return,
+        };
+        *slot = format!("{value:?}");
+    }
+}
+
+const RESET: &str = "\x1b[0m";
+const DIM: &str = "\x1b[2m";
+const BOLD: &str = "\x1b[1m";
+
+fn status_colour(status: u64) -> &'static str {
+    match status {
+        200..=299 => "\x1b[32m",
+        300..=399 => "\x1b[36m",
+        400..=499 => "\x1b[33m",
+        _ => "\x1b[31m",
+    }
+}
+
+/// One request line, coloured when `ansi`.
+pub fn request_line(ansi: bool, time: &str, f: &RequestFields) -> String {
+    let (dim, bold, reset) = if ansi {
+        (DIM, BOLD, RESET)
+    } else {
+        ("", "", "")
+    };
+    let status = Some(f.status).filter(|s| *s != 0);
+    let status_text = status.map_or_else(|| "---".to_string(), |s| s.to_string());
+    let colour = if ansi {
+        status.map_or("\x1b[35m", status_colour)
+    } else {
+        ""
+    };
+    let target = if f.query.is_empty() {
+        f.path.clone()
+    } else {
+        format!("{}?{}", f.path, f.query)
+    };
+    let ms = f.micros as f64 / 1000.0;
+    let fault = if f.fault.is_empty() {
+        String::new()
+    } else {
+        format!(" {colour}[{}]{reset}", f.fault)
+    };
+    format!(
+        "{dim}{time}{reset} {bold}{:<7}{reset} {target} {colour}{status_text}{reset} {ms:.1}ms{fault} {dim}{}{reset}",
+        f.method, f.request_id
+    )
+}
+
+impl<S, N> FormatEvent<S, N> for RequestLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        if event.metadata().target() != REQUEST_LOG_TARGET {
+            return self.inner.format_event(ctx, writer, event);
+        }
+        let mut f = RequestFields::default();
+        event.record(&mut f);
+        let time = chrono::Local::now().format("%H:%M:%S%.3f").to_string();
+        writeln!(
+            writer,
+            "{}",
+            request_line(writer.has_ansi_escapes(), &time, &f)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(method: &str, query: &str, status: u64, micros: u64, fault: &str) -> RequestFields {
+        RequestFields {
+            method: method.into(),
+            path: "/x".into(),
+            query: query.into(),
+            status,
+            micros,
+            request_id: "id-1".into(),
+            fault: fault.into(),
+        }
+    }
+
+    #[test]
+    fn a_request_line_is_plain_without_ansi_and_coloured_with_it() {
+        let plain = request_line(false, "12:00:00.000", &fields("GET", "a=1", 404, 1500, ""));
+        assert_eq!(plain, "12:00:00.000 GET     /x?a=1 404 1.5ms id-1");
+        let coloured = request_line(true, "t", &fields("POST", "", 500, 0, "error-rate"));
+        assert!(coloured.contains("\x1b[31m500") && coloured.contains("[error-rate]"));
+        let dropped = request_line(false, "t", &fields("GET", "", 0, 0, "fault=reset"));
+        assert!(dropped.contains(" --- ") && dropped.contains("[fault=reset]"));
+    }
 }

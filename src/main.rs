@@ -21,12 +21,27 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Openapi => {
+            let doc = nexudus_mock::openapi::document();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
+            );
+            ExitCode::SUCCESS
+        }
     }
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
-    let _log_guard = nexudus_mock::logging::init(&args.log_format);
+    let _log_guard = nexudus_mock::logging::init(&args.log_format, &args.frontend.color);
     let started = std::time::Instant::now();
+    let config = args.server_config();
+    if let Err(e) =
+        nexudus_mock::server::frontend::check_admin_exposure(args.addr, &config.frontend)
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let fixtures = match &args.fixtures {
         Some(dir) => match Fixtures::load_dir(dir) {
             Ok(f) => f,
@@ -44,13 +59,27 @@ async fn serve(args: ServeArgs) -> ExitCode {
         .map(|u| u.token.clone());
     let parsed = started.elapsed();
     let count = fixtures.records.len();
-    let app = match App::new(fixtures, args.server_config()) {
+    let app = match App::new(fixtures, config) {
         Ok(app) => app,
         Err(e) => {
             eprintln!("error: fixtures: {e}");
             return ExitCode::from(2);
         }
     };
+    let app = match &args.frontend.state_file {
+        Some(path) => match app.with_state_file(path) {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => app,
+    };
+    tracing::info!(
+        seed = app.frontend.dice.seed,
+        "fault and latency draws are seeded; pass --seed to repeat a run"
+    );
     release_freed_memory();
     tracing::info!(
         records = count,
@@ -66,6 +95,14 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     println!("nexudus-mock listening on http://{}", server.addr);
+    let _watcher = match (&args.fixtures, args.frontend.watch) {
+        (Some(dir), true) => Some(nexudus_mock::watch::spawn(
+            server.app.clone(),
+            dir.clone(),
+            nexudus_mock::watch::DEFAULT_INTERVAL,
+        )),
+        _ => None,
+    };
     if let Some(token) = admin_token {
         println!(
             "try: curl -H 'Authorization: Bearer {token}' 'http://{}/api/spaces/coworkersettings?page=1&size=5'",

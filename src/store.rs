@@ -402,6 +402,17 @@ impl Store {
             .collect()
     }
 
+    /// The Id the next create will get; the state file saves it so that Ids stay
+    /// unique across restarts.
+    pub fn next_id(&self) -> i64 {
+        self.next_id.load(Ordering::Relaxed)
+    }
+
+    /// Makes every later Id at least `next`.
+    pub fn reserve_ids(&self, next: i64) {
+        self.next_id.fetch_max(next, Ordering::Relaxed);
+    }
+
     /// Replaces every record at once; on error nothing changes. Ids keep growing.
     pub fn replace_all(&self, records: Vec<Record>) -> Result<(), LoadError> {
         let stored = to_stored(records);

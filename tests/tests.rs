@@ -4,7 +4,10 @@
 //! - `util`: start a server, send requests, check bodies against schemas.
 //! - `hostile`: raw-TCP hostile input, limits, mixed load, secrets in logs.
 //! - `mock`: the mock's endpoints, validation, lists, auth, CORS, model and concurrency tests.
+//! - `frontend`: latency, faults, `Prefer`, the admin API and journal, the state file
+//!   (kill -9), hot reload, OpenAPI, logs, and headless Chromium from another origin.
 
+mod frontend;
 mod hostile;
 mod mock;
 mod util;

@@ -163,7 +163,9 @@ fn create(app: &App, req: &ApiRequest, by: &str) -> ApiResponse {
     let now = Timestamp::now();
     match app.store.create(input, by, now) {
         Ok(stored) => {
-            app.after_write();
+            if let Err(resp) = app.after_write() {
+                return resp;
+            }
             ApiResponse::json(
                 200,
                 &action_envelope(MSG_CREATED, stored.record.id, now, by),
@@ -181,7 +183,9 @@ fn update(app: &App, req: &ApiRequest, by: &str) -> ApiResponse {
     let now = Timestamp::now();
     match app.store.update(id, input, by, now) {
         Ok(_) => {
-            app.after_write();
+            if let Err(resp) = app.after_write() {
+                return resp;
+            }
             ApiResponse::json(200, &action_envelope(MSG_UPDATED, id, now, by))
         }
         Err(e) => write_error(e),
@@ -191,7 +195,9 @@ fn update(app: &App, req: &ApiRequest, by: &str) -> ApiResponse {
 fn delete(app: &App, id: i64, by: &str) -> ApiResponse {
     match app.store.delete(id) {
         Ok(_) => {
-            app.after_write();
+            if let Err(resp) = app.after_write() {
+                return resp;
+            }
             ApiResponse::json(200, &action_envelope(MSG_DELETED, id, Timestamp::now(), by))
         }
         Err(e) => write_error(e),

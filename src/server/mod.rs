@@ -3,19 +3,23 @@
 //! `ApiResponse`s back into hyper responses, adding CORS and the request log on the
 //! way. This module is the only place that touches hyper.
 
+pub mod admin;
 pub mod api;
+pub mod faults;
+pub mod frontend;
 mod io;
+pub mod journal;
 pub mod types;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -29,6 +33,7 @@ use crate::auth::Auth;
 use crate::fixtures::Fixtures;
 use crate::resource::{FieldError, error_body};
 use crate::store::Store;
+use faults::{ResettableStream, WireBody, WireFault};
 use types::{ApiRequest, ApiResponse, Method};
 
 /// Server limits and switches, all with sane defaults.
@@ -49,6 +54,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// How long to let in-flight requests finish on shutdown.
     pub shutdown_grace: Duration,
+    /// Latency, faults, the admin token and the journal's size.
+    pub frontend: frontend::FrontendConfig,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +68,7 @@ impl Default for ServerConfig {
             body_read_timeout: Duration::from_secs(30),
             max_connections: 1024,
             shutdown_grace: Duration::from_secs(10),
+            frontend: frontend::FrontendConfig::default(),
         }
     }
 }
@@ -89,12 +97,15 @@ pub struct App {
     pub config: ServerConfig,
     /// Wraps the API when set (see [`Layer`]).
     pub layer: Option<Layer>,
+    /// Journal, faults, state file and the rest of the front-end features.
+    pub frontend: frontend::Frontend,
 }
 
 impl App {
     pub fn new(fixtures: Fixtures, config: ServerConfig) -> Result<Self, crate::store::LoadError> {
         crate::schemas::init();
         Ok(App {
+            frontend: frontend::Frontend::new(config.frontend.clone()),
             store: Store::new(fixtures.records)?,
             auth: Auth::new(fixtures.users),
             config,
@@ -115,8 +126,11 @@ impl App {
         }
     }
 
-    /// Called after every acknowledged write, before the response is sent.
-    pub fn after_write(&self) {}
+    /// Called after every acknowledged write, before the response is sent: saves
+    /// the state file, if any. The error is the 500 to send instead.
+    pub fn after_write(&self) -> Result<(), ApiResponse> {
+        self.persist()
+    }
 }
 
 /// A running server, for tests and embedding: its address and a handle to stop it.
@@ -201,10 +215,12 @@ pub async fn run(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let (stream, reset) = ResettableStream::new(stream);
         let app = app.clone();
         let service = service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(serve_one(&app, req, peer).await) }
+            let reset = reset.clone();
+            async move { serve_one(&app, req, peer, &reset).await }
         });
         let conn = graceful
             .watch(http.serve_connection(TokioIo::new(io::JsonErrors::new(stream)), service));
@@ -223,12 +239,20 @@ pub async fn run(
     Ok(())
 }
 
+/// Returned instead of a response to make hyper drop the connection unanswered
+/// (`Prefer: fault=reset|empty`).
+#[derive(Debug, Error)]
+#[error("the connection was dropped on purpose (Prefer: fault={0})")]
+struct Dropped(&'static str);
+
 async fn serve_one(
     app: &App,
     req: hyper::Request<Incoming>,
     _peer: SocketAddr,
-) -> hyper::Response<Full<Bytes>> {
+    reset: &AtomicBool,
+) -> Result<hyper::Response<WireBody>, Dropped> {
     let started = Instant::now();
+    let arrived = chrono::Utc::now();
     let (parts, body) = req.into_parts();
     let header = |name: &str| parts.headers.get(name).map(|v| v.as_bytes());
     let header_string = |name: &str| header(name).map(|v| String::from_utf8_lossy(v).into_owned());
@@ -247,37 +271,57 @@ async fn serve_one(
         body: Bytes::new(),
     };
 
-    let response = match read_body(app, &parts.headers, body).await {
+    let request_id = frontend::request_id(header("x-request-id"));
+    let prefer: Vec<&[u8]> = parts
+        .headers
+        .get_all("prefer")
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+
+    let mut answer = match read_body(app, &parts.headers, body).await {
         Ok(body) => {
             req.body = body;
-            // The API code is synchronous, so a panic is caught right here and becomes
-            // a 500 on this request only.
-            std::panic::catch_unwind(AssertUnwindSafe(|| app.respond(&req))).unwrap_or_else(|_| {
-                tracing::error!(method = %req.method_name, path = %req.path, "handler panicked");
-                ApiResponse::json(
-                    500,
-                    &error_body(
-                        500,
-                        "An internal error occurred in the mock; it has been logged.",
-                    ),
-                )
-            })
+            frontend::answer(app, &req, &prefer, respond_safely).await
         }
-        Err(resp) => resp,
+        Err(resp) => frontend::Answer {
+            response: resp,
+            wire: None,
+            injected: None,
+            admin: false,
+        },
     };
-    let response = if app.config.cors {
-        with_cors(&req, response)
-    } else {
-        response
-    };
-    tracing::info!(
-        target: "nexudus_mock::request",
-        method = %req.method_name,
-        path = %req.path,
-        status = response.status,
-        micros = started.elapsed().as_micros() as u64,
-    );
-    into_hyper(response)
+    if app.config.cors {
+        answer.response = with_cors(&req, answer.response);
+    }
+    answer.response = answer
+        .response
+        .with_header("x-request-id", request_id.as_str());
+    frontend::finish(app, &req, &answer, &request_id, arrived, started.elapsed());
+    match answer.wire {
+        Some(WireFault::Reset) => {
+            reset.store(true, Ordering::Release);
+            Err(Dropped("reset"))
+        }
+        Some(WireFault::Empty) => Err(Dropped("empty")),
+        Some(WireFault::Truncated) => Ok(into_hyper(answer.response, true)),
+        None => Ok(into_hyper(answer.response, false)),
+    }
+}
+
+/// The API code is synchronous, so a panic is caught right here and becomes a 500
+/// on this request only.
+fn respond_safely(app: &App, req: &ApiRequest) -> ApiResponse {
+    std::panic::catch_unwind(AssertUnwindSafe(|| app.respond(req))).unwrap_or_else(|_| {
+        tracing::error!(method = %req.method_name, path = %req.path, "handler panicked");
+        ApiResponse::json(
+            500,
+            &error_body(
+                500,
+                "An internal error occurred in the mock; it has been logged.",
+            ),
+        )
+    })
 }
 
 async fn read_body(
@@ -329,7 +373,8 @@ async fn read_body(
 }
 
 const CORS_ALLOW_HEADERS: &str = "Authorization, Content-Type, Prefer, X-Request-Id";
-const CORS_EXPOSE_HEADERS: &str = "Allow, Retry-After, X-Request-Id, WWW-Authenticate";
+const CORS_EXPOSE_HEADERS: &str =
+    "Allow, Retry-After, X-Request-Id, WWW-Authenticate, Preference-Applied";
 
 fn with_cors(req: &ApiRequest, mut resp: ApiResponse) -> ApiResponse {
     // Echo the caller's origin (so credentialed fetches work); "*" when there is none.
@@ -355,13 +400,20 @@ fn with_cors(req: &ApiRequest, mut resp: ApiResponse) -> ApiResponse {
 }
 
 /// hyper itself leaves the body out of a HEAD response, keeping its Content-Length.
-fn into_hyper(resp: ApiResponse) -> hyper::Response<Full<Bytes>> {
+/// A `truncated` response declares its full length and sends half.
+fn into_hyper(resp: ApiResponse, truncated: bool) -> hyper::Response<WireBody> {
     let mut builder = hyper::Response::builder().status(resp.status);
     for (name, value) in &resp.headers {
         builder = builder.header(*name, value.as_str());
     }
-    builder.body(Full::new(resp.body)).unwrap_or_else(|_| {
-        let mut r = hyper::Response::new(Full::new(Bytes::from_static(
+    let body = if truncated {
+        builder = builder.header(hyper::header::CONTENT_LENGTH, resp.body.len());
+        WireBody::truncated(resp.body)
+    } else {
+        WireBody::full(resp.body)
+    };
+    builder.body(body).unwrap_or_else(|_| {
+        let mut r = hyper::Response::new(WireBody::full(Bytes::from_static(
             br#"{"Status":500,"Message":"The mock built an invalid response header.","WasSuccessful":false}"#,
         )));
         *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;

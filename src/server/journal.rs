@@ -1,0 +1,336 @@
+//! The request journal behind `GET /__admin/requests`: the most recent requests
+//! (method, path, query, status, time, duration, request id, a masked body), kept
+//! in a bounded ring. Secrets never enter it: the Authorization value, every
+//! `EncryptedValue`, and passwords and tokens in forms and query strings are masked
+//! before an entry is stored.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::resource::FieldError;
+
+/// Shown in place of a secret.
+pub const MASK: &str = "***";
+/// The most body bytes an entry keeps.
+const MAX_BODY: usize = 4096;
+/// Form and query keys whose values are secrets: credentials, and the EncryptedValue
+/// filter, whose value is (part of) an encrypted value.
+const SECRET_KEYS: [&str; 6] = [
+    "password",
+    "refresh_token",
+    "access_token",
+    "client_secret",
+    "token",
+    crate::query::P_ENCRYPTED,
+];
+
+/// One request as the journal keeps it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Entry {
+    /// The `X-Request-Id` the response carried.
+    pub id: String,
+    /// When the request arrived, RFC 3339 UTC with milliseconds.
+    pub time: String,
+    pub method: String,
+    pub path: String,
+    /// The query string with secrets masked.
+    pub query: String,
+    /// The status sent; null when a fault sent none.
+    pub status: Option<u16>,
+    pub duration_ms: f64,
+    pub origin: Option<String>,
+    /// The Authorization scheme only (`Bearer ***`), never the credential.
+    pub authorization: Option<String>,
+    /// The request body with secrets masked: JSON, a form as an object, or a note.
+    pub body: Option<Value>,
+    /// The fault injected (`reset`, `empty`, `truncated`, `error-rate`, `code`).
+    pub fault: Option<String>,
+}
+
+/// The bounded ring of entries. A std mutex: pushes and reads are short and never await.
+pub struct Journal {
+    capacity: usize,
+    entries: Mutex<VecDeque<Entry>>,
+}
+
+/// `?method=&path=&limit=` on `GET /__admin/requests`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub method: Option<String>,
+    /// Exact path, or a prefix when it ends with `*`.
+    pub path: Option<String>,
+    pub limit: Option<usize>,
+}
+
+impl Filter {
+    pub fn parse(query: &str) -> Result<Filter, Vec<FieldError>> {
+        let mut f = Filter::default();
+        let mut errors = vec![];
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            let bad = |msg: &str| FieldError::new(&k, Value::String(v.to_string()), msg);
+            match k.as_ref() {
+                "method" if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                    errors.push(bad("must be an HTTP method such as GET or POST"))
+                }
+                "method" => f.method = Some(v.to_ascii_uppercase()),
+                "path" if !v.starts_with('/') => errors.push(bad(
+                    "must be a path starting with '/'; end it with '*' to match a prefix",
+                )),
+                "path" => f.path = Some(v.into_owned()),
+                "limit" => match v.parse::<usize>() {
+                    Ok(n) if n >= 1 => f.limit = Some(n),
+                    _ => errors.push(bad("must be an integer of at least 1")),
+                },
+                _ => errors.push(bad("is not a filter; use method, path or limit")),
+            }
+        }
+        if errors.is_empty() {
+            Ok(f)
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn matches(&self, e: &Entry) -> bool {
+        self.method.as_deref().is_none_or(|m| e.method == m)
+            && self
+                .path
+                .as_deref()
+                .is_none_or(|p| match p.strip_suffix('*') {
+                    Some(prefix) => e.path.starts_with(prefix),
+                    None => e.path == p,
+                })
+    }
+}
+
+impl Journal {
+    pub fn new(capacity: usize) -> Self {
+        Journal {
+            capacity,
+            entries: Mutex::new(VecDeque::with_capacity(capacity.min(4096))),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Entry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn push(&self, entry: Entry) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut entries = self.lock();
+        while entries.len() >= self.capacity {
+            entries.pop_front();
+        }
+        entries.push_back(entry);
+    }
+
+    /// Matching entries, newest first.
+    pub fn query(&self, f: &Filter) -> Vec<Entry> {
+        let entries = self.lock();
+        entries
+            .iter()
+            .rev()
+            .filter(|e| f.matches(e))
+            .take(f.limit.unwrap_or(usize::MAX))
+            .cloned()
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn clear(&self) -> usize {
+        let mut entries = self.lock();
+        let n = entries.len();
+        entries.clear();
+        n
+    }
+}
+
+/// `Bearer ***`: the scheme tells a developer what was sent, the credential never shows.
+pub fn mask_authorization(value: Option<&[u8]>) -> Option<String> {
+    let v = String::from_utf8_lossy(value?).into_owned();
+    Some(match v.trim().split_once(' ') {
+        Some((scheme, _)) if !scheme.is_empty() => format!("{scheme} {MASK}"),
+        _ => MASK.to_string(),
+    })
+}
+
+fn is_secret_key(k: &str) -> bool {
+    SECRET_KEYS.iter().any(|s| k.eq_ignore_ascii_case(s))
+}
+
+/// A query or form string with the values of secret keys replaced.
+pub fn mask_query(query: &str) -> String {
+    if !form_urlencoded::parse(query.as_bytes()).any(|(k, _)| is_secret_key(&k)) {
+        return query.to_string();
+    }
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        out.append_pair(&k, if is_secret_key(&k) { MASK } else { &v });
+    }
+    out.finish()
+}
+
+/// The body as the journal keeps it: JSON with every `EncryptedValue` (at any depth)
+/// masked, a form as an object with secrets masked, anything else as a note only,
+/// since text that does not parse cannot be masked reliably.
+pub fn mask_body(body: &[u8], content_type: Option<&str>) -> Option<Value> {
+    if body.is_empty() {
+        return None;
+    }
+    let ct = content_type.unwrap_or_default().to_ascii_lowercase();
+    if ct.starts_with("application/x-www-form-urlencoded") {
+        let map: serde_json::Map<String, Value> = form_urlencoded::parse(body)
+            .map(|(k, v)| {
+                let v = if is_secret_key(&k) {
+                    MASK.into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), Value::String(v))
+            })
+            .collect();
+        return Some(Value::Object(map));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(mut v) => {
+            mask_json(&mut v);
+            if v.to_string().len() > MAX_BODY {
+                return Some(Value::String(format!(
+                    "<{} bytes of JSON, too long to keep>",
+                    body.len()
+                )));
+            }
+            Some(v)
+        }
+        Err(_) => Some(Value::String(format!(
+            "<{} bytes, not shown: not valid JSON>",
+            body.len()
+        ))),
+    }
+}
+
+fn mask_json(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                if k.eq_ignore_ascii_case("EncryptedValue") || is_secret_key(k) {
+                    if !val.is_null() {
+                        *val = Value::String(MASK.into());
+                    }
+                } else {
+                    mask_json(val);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask_json),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(method: &str, path: &str) -> Entry {
+        Entry {
+            id: "x".into(),
+            time: "t".into(),
+            method: method.into(),
+            path: path.into(),
+            query: String::new(),
+            status: Some(200),
+            duration_ms: 0.0,
+            origin: None,
+            authorization: None,
+            body: None,
+            fault: None,
+        }
+    }
+
+    #[test]
+    fn the_journal_keeps_only_the_newest_entries() {
+        let j = Journal::new(3);
+        for i in 0..5 {
+            j.push(entry("GET", &format!("/p{i}")));
+        }
+        let all: Vec<_> = j
+            .query(&Filter::default())
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(all, vec!["/p4", "/p3", "/p2"]);
+        assert_eq!(j.clear(), 3);
+        assert!(j.is_empty());
+    }
+
+    #[test]
+    fn filters_match_method_and_exact_or_prefix_path() {
+        let j = Journal::new(10);
+        j.push(entry("GET", "/a"));
+        j.push(entry("POST", "/a/b"));
+        j.push(entry("GET", "/a/b"));
+        let f = Filter::parse("method=get&path=/a/b").unwrap();
+        assert_eq!(j.query(&f).len(), 1);
+        assert_eq!(j.query(&Filter::parse("path=/a*").unwrap()).len(), 3);
+        assert_eq!(j.query(&Filter::parse("limit=2").unwrap()).len(), 2);
+        for bad in [
+            "method=",
+            "method=G%20T",
+            "path=a",
+            "limit=0",
+            "limit=x",
+            "colour=red",
+        ] {
+            assert!(Filter::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_masked_everywhere() {
+        assert_eq!(
+            mask_authorization(Some(b"Bearer admin-token")).unwrap(),
+            "Bearer ***"
+        );
+        assert_eq!(mask_authorization(Some(b"garbage")).unwrap(), "***");
+        let q = mask_query("username=a%40b.c&password=hunter2&page=1");
+        assert!(!q.contains("hunter2") && q.contains("page=1"), "{q}");
+        let form = mask_body(
+            b"grant_type=password&username=a&password=hunter2",
+            Some("application/x-www-form-urlencoded"),
+        )
+        .unwrap();
+        assert_eq!(form["password"], "***");
+        let j = mask_body(
+            br#"{"Name":"n","EncryptedValue":"s3cret","Nested":[{"encryptedvalue":"x"}]}"#,
+            Some("application/json"),
+        )
+        .unwrap();
+        assert!(!j.to_string().contains("s3cret") && !j.to_string().contains("\"x\""));
+        assert_eq!(j["Name"], "n");
+        let broken = mask_body(br#"{"EncryptedValue":"s3cret""#, None).unwrap();
+        assert!(!broken.to_string().contains("s3cret"));
+        assert_eq!(mask_body(b"", None), None);
+        assert_eq!(
+            mask_body(br#"{"EncryptedValue":null}"#, None).unwrap(),
+            json!({"EncryptedValue": null})
+        );
+    }
+}

@@ -1,0 +1,505 @@
+//! The built binary and the state file: kill -9 with writes in flight, a corrupt
+//! state file, a save that fails, the admin-token start-up rule, `openapi`, and the
+//! request log in text and JSON.
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nexudus_mock::client::{HttpClient, HttpRequest};
+use nexudus_mock::fixtures::Fixtures;
+use nexudus_mock::persist;
+use nexudus_mock::resource::BASE_PATH;
+use nexudus_mock::schemas::Schema;
+use nexudus_mock::server::{App, ServerConfig};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::admin::validate_openapi;
+use super::start_app;
+use crate::util::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nexudus-mock");
+
+/// Starts the binary on a free port; returns it and its base URL. stderr is piped
+/// when `capture_stderr` (read it only after the child exits), else discarded.
+pub async fn spawn_mock(args: &[&str], capture_stderr: bool) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--port", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(if capture_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the mock says where it listens within 20s")
+        .unwrap()
+        .expect("a first line on stdout");
+    let base = line
+        .strip_prefix("nexudus-mock listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, base)
+}
+
+/// Kills with SIGKILL (std and tokio both send SIGKILL on Unix) and reaps.
+pub async fn kill_9(child: &mut Child) {
+    child.start_kill().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+async fn all_records(client: &HttpClient) -> Vec<Value> {
+    let r = client
+        .send(
+            &HttpRequest::new("GET", format!("{BASE_PATH}?size=1000"))
+                .header("Authorization", ADMIN),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    r.json().unwrap()["Records"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_loses_no_acknowledged_write_and_never_leaves_the_state_file_unreadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let state_arg = state.to_str().unwrap().to_string();
+    let (mut child, base) = spawn_mock(&["--state-file", &state_arg], false).await;
+
+    let created = Arc::new(Mutex::new(Vec::<(i64, String)>::new()));
+    let deleted = Arc::new(Mutex::new(HashSet::<i64>::new()));
+    let delete_tried = Arc::new(Mutex::new(HashSet::<i64>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicUsize::new(0));
+
+    // Every version of the file a reader can see must load.
+    let reader = {
+        let (stop, reads, state) = (stop.clone(), reads.clone(), state.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(text) = tokio::fs::read_to_string(&state).await {
+                    if let Err(e) = persist::parse(&text, "state") {
+                        panic!("the state file was unreadable mid-run: {e}");
+                    }
+                    reads.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+        })
+    };
+    let mut writers = vec![];
+    for w in 0..4 {
+        let client = HttpClient::new(&base, Duration::from_secs(5));
+        let (created, deleted, delete_tried, stop) = (
+            created.clone(),
+            deleted.clone(),
+            delete_tried.clone(),
+            stop.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            for i in 0..400 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let name = format!("kill9.w{w}.n{i}");
+                let req = HttpRequest::new("POST", BASE_PATH)
+                    .header("Authorization", ADMIN)
+                    .json(&json!({"CoworkerId": 5000 + w, "Name": name, "Value": "acknowledged"}));
+                let Ok(r) = client.send(&req).await else {
+                    break;
+                };
+                if r.status != 200 {
+                    break;
+                }
+                let id = r.json().unwrap()["Value"]["Id"].as_i64().unwrap();
+                created.lock().unwrap().push((id, name));
+                if i % 5 == 4 {
+                    delete_tried.lock().unwrap().insert(id);
+                    let del = HttpRequest::new("DELETE", format!("{BASE_PATH}/{id}"))
+                        .header("Authorization", ADMIN);
+                    match client.send(&del).await {
+                        Ok(r) if r.status == 200 => {
+                            deleted.lock().unwrap().insert(id);
+                        }
+                        _ => break,
+                    }
+                }
+            }
+        }));
+    }
+    let started = Instant::now();
+    while created.lock().unwrap().len() < 150 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Killed while the writers are still sending.
+    kill_9(&mut child).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    reader.await.unwrap();
+    let created = created.lock().unwrap().clone();
+    let deleted = deleted.lock().unwrap().clone();
+    let delete_tried = delete_tried.lock().unwrap().clone();
+    eprintln!(
+        "kill -9 after {} acknowledged creates and {} deletes in {:?}; the file was read and loaded {} times meanwhile",
+        created.len(),
+        deleted.len(),
+        started.elapsed(),
+        reads.load(Ordering::Relaxed)
+    );
+    assert!(
+        created.len() >= 100,
+        "only {} creates were acknowledged",
+        created.len()
+    );
+    assert!(reads.load(Ordering::Relaxed) > 0);
+
+    let text = std::fs::read_to_string(&state).expect("the state file exists after kill -9");
+    persist::parse(&text, "state").expect("the state file loads after kill -9");
+
+    let (mut child, base) = spawn_mock(&["--state-file", &state_arg], false).await;
+    let client = HttpClient::new(&base, Duration::from_secs(5));
+    let records = all_records(&client).await;
+    let present: std::collections::HashMap<i64, String> = records
+        .iter()
+        .map(|r| {
+            (
+                r["Id"].as_i64().unwrap(),
+                r["Name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut checked = 0;
+    for (id, name) in &created {
+        if deleted.contains(id) {
+            assert!(
+                !present.contains_key(id),
+                "acknowledged delete of {id} was lost"
+            );
+        } else if !delete_tried.contains(id) {
+            assert_eq!(
+                present.get(id),
+                Some(name),
+                "acknowledged create {id} was lost"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 80 && !deleted.is_empty(),
+        "{checked} creates, {} deletes checked",
+        deleted.len()
+    );
+    let max_acked = created.iter().map(|(id, _)| *id).max().unwrap();
+    let r = client
+        .send(
+            &HttpRequest::new("POST", BASE_PATH)
+                .header("Authorization", ADMIN)
+                .json(&json!({"CoworkerId": 1, "Name": "after.restart"})),
+        )
+        .await
+        .unwrap();
+    let new_id = r.json().unwrap()["Value"]["Id"].as_i64().unwrap();
+    assert!(
+        new_id > max_acked,
+        "Ids are not reused after a restart ({new_id} <= {max_acked})"
+    );
+    kill_9(&mut child).await;
+}
+
+#[tokio::test]
+async fn a_corrupt_state_file_stops_start_up_with_a_clear_message_and_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    for (bad, says) in [
+        ("{\"Records\": [", "not valid JSON"),
+        ("{\"Records\": [{\"Id\": 1}]}", "record 0"),
+        ("{\"Records\": [], \"NextId\": \"x\"}", "NextId"),
+    ] {
+        std::fs::write(&state, bad).unwrap();
+        let out = tokio::time::timeout(
+            Duration::from_secs(20),
+            Command::new(BIN)
+                .args(["serve", "--port", "0", "--state-file"])
+                .arg(&state)
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("the mock exits instead of serving")
+        .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("state.json") && err.contains(says),
+            "{bad}: {err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&state).unwrap(),
+            bad,
+            "the file was not overwritten"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_acknowledged_write_is_in_the_state_file_before_its_response() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let saved = || persist::parse(&std::fs::read_to_string(&path).unwrap(), "state").unwrap();
+    let app = App::new(Fixtures::builtin(), ServerConfig::default())
+        .unwrap()
+        .with_state_file(&path)
+        .unwrap();
+    assert_eq!(saved().records.len(), 72, "the file is written at start");
+    let s = start_app(app).await;
+    let id = s.create(1001, "persisted", Some("one")).await;
+    assert!(
+        saved()
+            .records
+            .iter()
+            .any(|r| r.id == id && r.value.as_deref() == Some("one"))
+    );
+    let r = s
+        .call(
+            "PUT",
+            BASE_PATH,
+            ADMIN,
+            Some(&json!({"Id": id, "CoworkerId": 1001, "Name": "persisted", "Value": "two"})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        saved()
+            .records
+            .iter()
+            .any(|r| r.id == id && r.value.as_deref() == Some("two"))
+    );
+    assert_eq!(
+        s.call("DELETE", &format!("{BASE_PATH}/87654303"), ADMIN, None)
+            .await
+            .status,
+        200
+    );
+    assert!(!saved().records.iter().any(|r| r.id == 87654303));
+    let before_restart = s.server.app.store.snapshot();
+    assert_eq!(saved().records, before_restart);
+    // A second mock on the same file starts where the first left off.
+    let again = App::new(Fixtures::builtin(), ServerConfig::default())
+        .unwrap()
+        .with_state_file(&path)
+        .unwrap();
+    assert_eq!(again.store.snapshot(), before_restart);
+    // Admin changes are writes too.
+    let r = s
+        .send(HttpRequest::new("PUT", "/__admin/fixtures").json(&json!([])))
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(saved().records.is_empty());
+    assert_eq!(
+        s.send(HttpRequest::new("POST", "/__admin/reset"))
+            .await
+            .status,
+        200
+    );
+    assert!(
+        saved().records.is_empty(),
+        "reset returns to the uploaded records"
+    );
+}
+
+#[tokio::test]
+async fn a_write_that_cannot_be_saved_is_answered_500_not_200() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let app = App::new(Fixtures::builtin(), ServerConfig::default())
+        .unwrap()
+        .with_state_file(&path)
+        .unwrap();
+    let s = start_app(app).await;
+    // A directory where the temporary file must go makes every save fail.
+    let blocker = dir.path().join("state.json.tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    let r = s
+        .call(
+            "POST",
+            BASE_PATH,
+            ADMIN,
+            Some(&json!({"CoworkerId": 1001, "Name": "unsaved"})),
+        )
+        .await;
+    assert_eq!(r.status, 500);
+    let e = body_matching(&r, Schema::Error);
+    assert!(
+        e["Message"]
+            .as_str()
+            .unwrap()
+            .contains("could not be saved"),
+        "{e}"
+    );
+    assert_eq!(
+        persist::parse(&std::fs::read_to_string(&path).unwrap(), "s")
+            .unwrap()
+            .records
+            .len(),
+        72,
+        "the old file is intact"
+    );
+    std::fs::remove_dir(&blocker).unwrap();
+    s.create(1001, "saved", None).await;
+    let names: Vec<String> = persist::parse(&std::fs::read_to_string(&path).unwrap(), "s")
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert!(names.contains(&"saved".to_string()) && names.contains(&"unsaved".to_string()));
+}
+
+#[tokio::test]
+async fn the_mock_refuses_a_non_loopback_address_without_an_admin_token() {
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        Command::new(BIN)
+            .args(["serve", "--addr", "0.0.0.0", "--port", "0"])
+            .env_remove("NEXUDUS_MOCK_ADMIN_TOKEN")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the mock exits instead of serving")
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to listen on 0.0.0.0") && err.contains("--admin-token"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "it never listened");
+    let cfg = |token: Option<&str>| nexudus_mock::server::frontend::FrontendConfig {
+        admin_token: token.map(String::from),
+        ..Default::default()
+    };
+    use nexudus_mock::server::frontend::check_admin_exposure;
+    assert!(check_admin_exposure("10.1.2.3".parse().unwrap(), &cfg(None)).is_err());
+    assert!(check_admin_exposure("::".parse().unwrap(), &cfg(None)).is_err());
+    assert!(check_admin_exposure("10.1.2.3".parse().unwrap(), &cfg(Some("t"))).is_ok());
+    assert!(check_admin_exposure("127.0.0.1".parse().unwrap(), &cfg(None)).is_ok());
+    assert!(check_admin_exposure("::1".parse().unwrap(), &cfg(None)).is_ok());
+}
+
+#[tokio::test]
+async fn the_openapi_subcommand_prints_the_document_a_real_validator_accepts() {
+    let out = Command::new(BIN).arg("openapi").output().await.unwrap();
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON document");
+    assert_eq!(doc, nexudus_mock::openapi::document());
+    tokio::task::spawn_blocking(move || validate_openapi(&doc))
+        .await
+        .unwrap();
+}
+
+/// Runs the binary with `args`, sends two requests, kills it and returns stderr.
+async fn log_of(args: &[&str]) -> String {
+    let (mut child, base) = spawn_mock(args, true).await;
+    let client = HttpClient::new(&base, Duration::from_secs(5));
+    let r = client
+        .send(
+            &HttpRequest::new("GET", format!("{BASE_PATH}?size=1&password=hunter2"))
+                .header("Authorization", ADMIN)
+                .header("X-Request-Id", "log-test-1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let r = client
+        .send(&HttpRequest::new("GET", "/missing").header("X-Request-Id", "log-test-2"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 404);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    kill_9(&mut child).await;
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .await
+        .unwrap();
+    assert!(
+        !err.contains("hunter2") && !err.contains("admin-token"),
+        "the log leaks a secret: {err}"
+    );
+    err
+}
+
+#[tokio::test]
+async fn the_log_is_one_readable_line_per_request_coloured_on_request_and_json_for_machines() {
+    let plain = log_of(&["--color", "never"]).await;
+    let line = plain
+        .lines()
+        .find(|l| l.contains("log-test-1"))
+        .unwrap_or_else(|| panic!("{plain}"));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        fields[1..4],
+        [
+            "GET",
+            "/api/spaces/coworkersettings?size=1&password=***",
+            "200"
+        ],
+        "{line}"
+    );
+    assert!(
+        fields[4].ends_with("ms") && fields[5] == "log-test-1",
+        "{line}"
+    );
+    assert!(
+        chrono::NaiveTime::parse_from_str(fields[0], "%H:%M:%S%.3f").is_ok(),
+        "{line}"
+    );
+    assert!(!plain.contains('\x1b'), "no colour when asked for none");
+    assert!(
+        plain
+            .lines()
+            .any(|l| l.contains(" /missing 404 ") && l.contains("log-test-2")),
+        "{plain}"
+    );
+
+    let coloured = log_of(&["--color", "always"]).await;
+    let line = coloured.lines().find(|l| l.contains("log-test-1")).unwrap();
+    assert!(line.contains("\x1b[32m200"), "a 200 is green: {line:?}");
+    let line = coloured.lines().find(|l| l.contains("log-test-2")).unwrap();
+    assert!(line.contains("\x1b[33m404"), "a 404 is yellow: {line:?}");
+
+    let json_log = log_of(&["--log-format", "json"]).await;
+    let mut seen = 0;
+    for line in json_log.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        if v["target"] == "nexudus_mock::request" && v["fields"]["request_id"] == "log-test-1" {
+            assert_eq!(v["fields"]["status"], 200);
+            assert_eq!(v["fields"]["method"], "GET");
+            assert_eq!(v["fields"]["path"], BASE_PATH);
+            assert!(v["fields"]["micros"].is_u64());
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 1, "{json_log}");
+}
