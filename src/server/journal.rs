@@ -33,8 +33,10 @@ const SECRET_KEYS: [&str; 6] = [
 pub struct Entry {
     /// The `X-Request-Id` the response carried.
     pub id: String,
-    /// When the request arrived, RFC 3339 UTC with milliseconds.
-    pub time: String,
+    /// When the request arrived; written as RFC 3339 UTC with milliseconds (only
+    /// when the journal is read, not on every request).
+    #[serde(serialize_with = "rfc3339_millis")]
+    pub time: chrono::DateTime<chrono::Utc>,
     pub method: String,
     pub path: String,
     /// The query string with secrets masked.
@@ -49,6 +51,13 @@ pub struct Entry {
     pub body: Option<Value>,
     /// The fault injected (`reset`, `empty`, `truncated`, `error-rate`, `code`).
     pub fault: Option<String>,
+}
+
+fn rfc3339_millis<S: serde::Serializer>(
+    t: &chrono::DateTime<chrono::Utc>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 /// The bounded ring of entries. A std mutex: pushes and reads are short and never await.
@@ -252,7 +261,7 @@ mod tests {
     fn entry(method: &str, path: &str) -> Entry {
         Entry {
             id: "x".into(),
-            time: "t".into(),
+            time: chrono::Utc::now(),
             method: method.into(),
             path: path.into(),
             query: String::new(),
