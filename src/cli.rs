@@ -26,6 +26,90 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the OpenAPI 3.1 document for every endpoint the mock serves.
     Openapi,
+    /// Check any CoworkerSettings implementation against the schemas and the documented semantics.
+    Check(CheckArgs),
+}
+
+/// Parses `10s`, `500ms`, `1m`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration like 10s or 500ms: {e}"))
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 every check passed; 1 at least one failed; 2 nothing could be tested \
+(target unreachable, credentials refused). The run works only inside its own namespace: a fresh CoworkerId \
+(or --coworker-id) and a unique Name prefix; it never updates or deletes a record it did not create, creates \
+at most 100 records, and deletes them at the end when the target supports delete."
+)]
+pub struct CheckArgs {
+    /// Base URL of the implementation, e.g. http://127.0.0.1:4010
+    pub base_url: String,
+    /// Bearer token to send.
+    #[arg(long, conflicts_with = "user")]
+    pub token: Option<String>,
+    /// Basic credentials as EMAIL:PASSWORD.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// A read-only user's bearer token: reads must work and writes be refused.
+    #[arg(long, conflicts_with = "read_only_user")]
+    pub read_only_token: Option<String>,
+    /// A read-only user's EMAIL:PASSWORD (as --read-only-token).
+    #[arg(long)]
+    pub read_only_user: Option<String>,
+    /// Customer (CoworkerId) to work under; a random high one by default.
+    #[arg(long)]
+    pub coworker_id: Option<i64>,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Write a JSON report here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Timeout of each request.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// At most this many requests per second.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Run only the checks that write nothing.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Fail (not warn) on rules SPEC.md settles where the docs are silent.
+    #[arg(long)]
+    pub strict: bool,
+    /// Show credentials in the curl reproductions instead of masking them.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+impl CheckArgs {
+    pub fn config(&self) -> Result<crate::contract::CheckConfig, String> {
+        use crate::contract::Credential;
+        let credential = Credential::from_flags(self.token.as_deref(), self.user.as_deref())?;
+        let read_only_credential = match (&self.read_only_token, &self.read_only_user) {
+            (None, None) => None,
+            (t, u) => Some(Credential::from_flags(t.as_deref(), u.as_deref())?),
+        };
+        if !(self.base_url.starts_with("http://")) {
+            return Err(format!(
+                "{:?} is not an http:// URL (https is not supported)",
+                self.base_url
+            ));
+        }
+        Ok(crate::contract::CheckConfig {
+            base_url: self.base_url.trim_end_matches('/').to_string(),
+            credential,
+            read_only_credential,
+            coworker_id: self.coworker_id,
+            timeout: self.timeout,
+            rate: self.rate,
+            read_only: self.read_only,
+            strict: self.strict,
+            show_secrets: self.show_secrets,
+        })
+    }
 }
 
 #[derive(Debug, Args)]

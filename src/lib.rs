@@ -11,6 +11,7 @@
 //! - [`fixtures`]: built-in and on-disk fixtures, checked at start-up.
 //! - [`schemas`]: the JSON Schemas in `schemas/`, compiled once.
 //! - [`server`]: hyper glue (the only module that touches hyper) and the API handlers.
+//! - [`contract`]: the contract runner behind `check`.
 //! - [`report`]: results of `check`/`fuzz` and their human, JUnit and JSON forms.
 //! - [`client`]: the HTTP client the runner, the fuzzer and the tests share.
 //! - [`logging`]: tracing set-up with batched, non-blocking writes to stderr.
@@ -25,6 +26,7 @@
 pub mod auth;
 pub mod cli;
 pub mod client;
+pub mod contract;
 pub mod fixtures;
 pub mod logging;
 pub mod openapi;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use nexudus_mock::cli::{Cli, Command, ServeArgs};
+use nexudus_mock::cli::{CheckArgs, Cli, Command, ServeArgs};
 use nexudus_mock::fixtures::Fixtures;
 use nexudus_mock::server::{App, RunningServer};
 
@@ -21,6 +21,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Check(args) => runtime.block_on(check(args)),
         Command::Openapi => {
             let doc = nexudus_mock::openapi::document();
             println!(
@@ -30,6 +31,23 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+async fn check(args: CheckArgs) -> ExitCode {
+    let config = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = nexudus_mock::contract::run(config).await;
+    print!("{}", report.to_human());
+    if let Err(e) = report.write_files(args.junit.as_deref(), args.json.as_deref()) {
+        eprintln!("error: cannot write the report: {e}");
+        return ExitCode::from(2);
+    }
+    ExitCode::from(report.verdict().exit_code())
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
