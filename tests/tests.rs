@@ -1,12 +1,14 @@
 //! The one integration-test binary. Every test starts its own server on
 //! 127.0.0.1:0 and talks to it over real TCP.
 //!
+//! - `check`: the contract runner against the mock and against broken implementations.
 //! - `util`: start a server, send requests, check bodies against schemas.
 //! - `hostile`: raw-TCP hostile input, limits, mixed load, secrets in logs.
 //! - `mock`: the mock's endpoints, validation, lists, auth, CORS, model and concurrency tests.
 //! - `frontend`: latency, faults, `Prefer`, the admin API and journal, the state file
 //!   (kill -9), hot reload, OpenAPI, logs, and headless Chromium from another origin.
 
+mod check;
 mod frontend;
 mod hostile;
 mod mock;

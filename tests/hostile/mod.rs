@@ -7,6 +7,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+mod targets;
+
 use crate::util::*;
 use nexudus_mock::client::{HttpClient, HttpRequest};
 use nexudus_mock::fixtures::Fixtures;
