@@ -28,6 +28,91 @@ pub enum Command {
     Openapi,
     /// Check any CoworkerSettings implementation against the schemas and the documented semantics.
     Check(CheckArgs),
+    /// Fuzz any implementation with generated request sequences; shrink and replay failures.
+    Fuzz(FuzzArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 no failure (or --replay: fixed); 1 a failure was found (or still fails); \
+2 nothing could be tested. Each case works in fresh customers (CoworkerIds) with a Name prefix of its own and \
+deletes what it created; the run never touches records it did not create."
+)]
+pub struct FuzzArgs {
+    /// Base URL of the implementation, e.g. http://127.0.0.1:4010
+    pub base_url: String,
+    /// Number of generated sequences to run.
+    #[arg(long, default_value_t = 100)]
+    pub cases: u32,
+    /// Stop starting new cases after this long.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub max_time: std::time::Duration,
+    /// Seed of the run (printed at the start); the same seed repeats the same run.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Bearer token to send.
+    #[arg(long, conflicts_with = "user")]
+    pub token: Option<String>,
+    /// Basic credentials as EMAIL:PASSWORD.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// First customer (CoworkerId) to use; each case takes three from there. Random by default.
+    #[arg(long)]
+    pub coworker_id: Option<i64>,
+    /// At most this many requests per second.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Timeout of each request.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Longest generated sequence.
+    #[arg(long, default_value_t = 12)]
+    pub max_steps: usize,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Write a JSON report here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Where to write a failure's replay file (default fuzz-failure-<seed>.json).
+    #[arg(long)]
+    pub replay_out: Option<PathBuf>,
+    /// Run the sequence in this replay file once instead of fuzzing.
+    #[arg(long)]
+    pub replay: Option<PathBuf>,
+    /// Show credentials in the curl commands instead of masking them.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+impl FuzzArgs {
+    pub fn config(&self) -> Result<crate::fuzz::FuzzConfig, String> {
+        let credential =
+            crate::contract::Credential::from_flags(self.token.as_deref(), self.user.as_deref())?;
+        if !self.base_url.starts_with("http://") {
+            return Err(format!(
+                "{:?} is not an http:// URL (https is not supported)",
+                self.base_url
+            ));
+        }
+        let seed = self.seed.unwrap_or_else(rand::random);
+        Ok(crate::fuzz::FuzzConfig {
+            base_url: self.base_url.trim_end_matches('/').to_string(),
+            credential,
+            cases: self.cases.max(1),
+            max_time: self.max_time,
+            seed,
+            coworker_id: self.coworker_id,
+            rate: self.rate,
+            timeout: self.timeout,
+            max_steps: self.max_steps.max(1),
+            replay_out: self
+                .replay_out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("fuzz-failure-{seed}.json"))),
+            show_secrets: self.show_secrets,
+        })
+    }
 }
 
 /// Parses `10s`, `500ms`, `1m`.

@@ -12,6 +12,7 @@
 //! - [`schemas`]: the JSON Schemas in `schemas/`, compiled once.
 //! - [`server`]: hyper glue (the only module that touches hyper) and the API handlers.
 //! - [`contract`]: the contract runner behind `check`.
+//! - [`fuzz`]: the proptest fuzzer behind `fuzz`: strategies, reference model, shrink and replay.
 //! - [`report`]: results of `check`/`fuzz` and their human, JUnit and JSON forms.
 //! - [`client`]: the HTTP client the runner, the fuzzer and the tests share.
 //! - [`logging`]: tracing set-up with batched, non-blocking writes to stderr.
@@ -28,6 +29,7 @@ pub mod cli;
 pub mod client;
 pub mod contract;
 pub mod fixtures;
+pub mod fuzz;
 pub mod logging;
 pub mod openapi;
 pub mod persist;

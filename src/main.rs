@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use nexudus_mock::cli::{CheckArgs, Cli, Command, ServeArgs};
+use nexudus_mock::cli::{CheckArgs, Cli, Command, FuzzArgs, ServeArgs};
 use nexudus_mock::fixtures::Fixtures;
 use nexudus_mock::server::{App, RunningServer};
 
@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Check(args) => runtime.block_on(check(args)),
+        Command::Fuzz(args) => runtime.block_on(fuzz(args)),
         Command::Openapi => {
             let doc = nexudus_mock::openapi::document();
             println!(
@@ -42,6 +43,26 @@ async fn check(args: CheckArgs) -> ExitCode {
         }
     };
     let report = nexudus_mock::contract::run(config).await;
+    print!("{}", report.to_human());
+    if let Err(e) = report.write_files(args.junit.as_deref(), args.json.as_deref()) {
+        eprintln!("error: cannot write the report: {e}");
+        return ExitCode::from(2);
+    }
+    ExitCode::from(report.verdict().exit_code())
+}
+
+async fn fuzz(args: FuzzArgs) -> ExitCode {
+    let config = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = match &args.replay {
+        Some(file) => nexudus_mock::fuzz::replay(config, file).await,
+        None => nexudus_mock::fuzz::run(config).await,
+    };
     print!("{}", report.to_human());
     if let Err(e) = report.write_files(args.junit.as_deref(), args.json.as_deref()) {
         eprintln!("error: cannot write the report: {e}");

@@ -1,0 +1,376 @@
+//! The reference model: what the target should hold for the current case, and the
+//! postcondition of each step against it. Filter matching, sort order, paging
+//! arithmetic and validation come from the crate's one definition (`query`,
+//! `resource`), so the fuzzer and the mock cannot disagree about the rules.
+
+use chrono::Timelike;
+use serde_json::{Value, json};
+
+use super::strategies::{Body, ListSpec, Step};
+use crate::client::HttpRequest;
+use crate::contract::session::{Exchange, Session};
+use crate::query::{ListQuery, PageInfo};
+use crate::resource::{BASE_PATH, Record, Timestamp};
+use crate::schemas::Schema;
+
+/// An Id that is never live.
+pub const UNKNOWN_ID: i64 = 2_147_483_646;
+
+/// One case's namespace and the records it holds, in creation order.
+pub struct Model {
+    pub customers: [i64; 3],
+    pub prefix: String,
+    /// The minute the case started, for range filters.
+    pub now_minute: i64,
+    pub live: Vec<Record>,
+}
+
+impl Model {
+    pub fn new(customers: [i64; 3], prefix: String) -> Self {
+        let now = chrono::Utc::now();
+        let now_minute = now.timestamp() - i64::from(now.second());
+        Model {
+            customers,
+            prefix,
+            now_minute,
+            live: Vec::new(),
+        }
+    }
+
+    fn target(&self, i: usize) -> Option<&Record> {
+        (!self.live.is_empty()).then(|| &self.live[i % self.live.len()])
+    }
+
+    fn record_for(&self, body: &Body, id: i64, stamp: Timestamp, by: Option<String>) -> Record {
+        Record {
+            coworker_id: self.customers[body.customer as usize % 3],
+            name: format!("{}{}", self.prefix, body.name),
+            value: body.value.stored(),
+            encrypted_value: body.encrypted_value.stored(),
+            id,
+            updated_on: stamp,
+            created_on: stamp,
+            unique_id: uuid::Uuid::nil(),
+            updated_by: by,
+            is_new: false,
+            system_id: None,
+            to_string_text: None,
+            localization_details: (),
+            custom_fields: (),
+        }
+    }
+
+    fn holds_key(&self, coworker_id: i64, name: &str, except: Option<i64>) -> bool {
+        self.live
+            .iter()
+            .any(|r| r.coworker_id == coworker_id && r.name == name && Some(r.id) != except)
+    }
+}
+
+/// The request a step sends (given the model as it stands).
+pub fn request(step: &Step, m: &Model) -> HttpRequest {
+    let id_of = |t: &usize| m.target(*t).map_or(UNKNOWN_ID, |r| r.id);
+    match step {
+        Step::Create(b) => HttpRequest::new("POST", BASE_PATH).json(&super::strategies::body_json(
+            b,
+            m.customers[b.customer as usize % 3],
+            &m.prefix,
+            None,
+        )),
+        Step::Update { target, body } => {
+            HttpRequest::new("PUT", BASE_PATH).json(&super::strategies::body_json(
+                body,
+                m.customers[body.customer as usize % 3],
+                &m.prefix,
+                Some(id_of(target)),
+            ))
+        }
+        Step::Delete { target } => {
+            HttpRequest::new("DELETE", format!("{BASE_PATH}/{}", id_of(target)))
+        }
+        Step::Get { target } => HttpRequest::new("GET", format!("{BASE_PATH}/{}", id_of(target))),
+        Step::Batch { targets } => {
+            let mut ids: Vec<String> = targets.iter().map(|t| id_of(t).to_string()).collect();
+            ids.push(UNKNOWN_ID.to_string());
+            HttpRequest::new("GET", format!("{BASE_PATH}/?id=%5B{}%5D", ids.join("%2C")))
+        }
+        Step::List(spec) => HttpRequest::new("GET", format!("{BASE_PATH}?{}", list_query(spec, m))),
+        Step::Invalid(inv) => {
+            HttpRequest::new("POST", BASE_PATH).raw_body("application/json", inv.raw.clone())
+        }
+    }
+}
+
+fn minute(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%dT%H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// The query string of a list step (scoped to one of the case's customers).
+pub fn list_query(spec: &ListSpec, m: &Model) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    s.append_pair("page", &spec.page.to_string());
+    s.append_pair("size", &spec.size.to_string());
+    s.append_pair("orderBy", &spec.order_by);
+    s.append_pair("dir", if spec.ascending { "1" } else { "-1" });
+    s.append_pair(
+        "CoworkerSetting_Coworker",
+        &m.customers[spec.customer as usize % 3].to_string(),
+    );
+    for (k, v) in [
+        ("CoworkerSetting_Name", &spec.name),
+        ("CoworkerSetting_Value", &spec.value),
+        ("CoworkerSetting_EncryptedValue", &spec.encrypted_value),
+    ] {
+        if let Some(v) = v {
+            s.append_pair(k, v);
+        }
+    }
+    if let Some(r) = &spec.range {
+        let field = if r.created { "CreatedOn" } else { "UpdatedOn" };
+        if let Some(f) = r.from_minutes {
+            s.append_pair(
+                &format!("from_CoworkerSetting_{field}"),
+                &minute(m.now_minute + f * 60),
+            );
+        }
+        if let Some(t) = r.to_minutes {
+            s.append_pair(
+                &format!("to_CoworkerSetting_{field}"),
+                &minute(m.now_minute + t * 60),
+            );
+        }
+    }
+    if let Some((k, v)) = &spec.malformed {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+/// Checks the answer to `step` against the model and advances the model.
+/// `Err` says what is wrong.
+pub fn check(step: &Step, ex: &Exchange, m: &mut Model, s: &Session) -> Result<(), String> {
+    let resp = ex.response().ok_or_else(|| {
+        format!(
+            "no response: {}",
+            ex.result
+                .as_ref()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        )
+    })?;
+    if resp.status >= 500 {
+        return Err(format!(
+            "the target answered {} {}",
+            resp.status,
+            resp.body_excerpt(300)
+        ));
+    }
+    let expect = |status: u16, schema: Schema| {
+        s.expect(ex, status, schema)
+            .map_err(|e| format!("{}: {}", e.problem, e.response.unwrap_or_default()))
+    };
+    let id_of = |m: &Model, t: &usize| m.target(*t).map(|r| r.id);
+    match step {
+        Step::Create(b) => {
+            let coworker = m.customers[b.customer as usize % 3];
+            let name = format!("{}{}", m.prefix, b.name);
+            if m.holds_key(coworker, &name, None) {
+                return name_error(expect(400, Schema::ValidationError)?);
+            }
+            let v = expect(200, Schema::Action)?;
+            let id = v["Value"]["Id"].as_i64().ok_or("no Value.Id")?;
+            if m.live.iter().any(|r| r.id == id) {
+                return Err(format!("Id {id} was handed out twice"));
+            }
+            let stamp = v["UpdatedOn"]
+                .as_str()
+                .and_then(Timestamp::parse)
+                .unwrap_or(Timestamp(m.now_minute));
+            let rec = m.record_for(b, id, stamp, v["UpdatedBy"].as_str().map(String::from));
+            m.live.push(rec);
+        }
+        Step::Update { target, body } => {
+            let Some(id) = id_of(m, target) else {
+                return expect_status(expect(404, Schema::Error));
+            };
+            let coworker = m.customers[body.customer as usize % 3];
+            let name = format!("{}{}", m.prefix, body.name);
+            if m.holds_key(coworker, &name, Some(id)) {
+                return name_error(expect(400, Schema::ValidationError)?);
+            }
+            let v = expect(200, Schema::Action)?;
+            let stamp = v["UpdatedOn"].as_str().and_then(Timestamp::parse);
+            let by = v["UpdatedBy"].as_str().map(String::from);
+            let fresh = m.record_for(body, id, stamp.unwrap_or(Timestamp(m.now_minute)), by);
+            if let Some(r) = m.live.iter_mut().find(|r| r.id == id) {
+                *r = Record {
+                    created_on: r.created_on,
+                    ..fresh
+                };
+            }
+        }
+        Step::Delete { target } => match id_of(m, target) {
+            None => expect_status(expect(404, Schema::Error))?,
+            Some(id) => {
+                expect(200, Schema::Action)?;
+                m.live.retain(|r| r.id != id);
+            }
+        },
+        Step::Get { target } => match id_of(m, target) {
+            None => expect_status(expect(404, Schema::Error))?,
+            Some(id) => {
+                let v = expect(200, Schema::Record)?;
+                same_record(&v, m, id)?;
+            }
+        },
+        Step::Batch { targets } => {
+            let v = expect(200, Schema::Batch)?;
+            let mut want: Vec<i64> = Vec::new();
+            for t in targets {
+                if let Some(id) = id_of(m, t) {
+                    if !want.contains(&id) {
+                        want.push(id);
+                    }
+                }
+            }
+            let got: Vec<i64> = v
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x["Id"].as_i64()).collect())
+                .unwrap_or_default();
+            if got != want {
+                return Err(format!(
+                    "batch returned Ids {got:?}; the live records asked for, in order, are {want:?}"
+                ));
+            }
+            for x in v.as_array().into_iter().flatten() {
+                same_record(x, m, x["Id"].as_i64().unwrap_or(0))?;
+            }
+        }
+        Step::List(spec) => {
+            if let Some((param, _)) = &spec.malformed {
+                let v = expect(400, Schema::ValidationError)?;
+                let named = v["Errors"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|e| e["PropertyName"] == param.as_str());
+                return if named {
+                    Ok(())
+                } else {
+                    Err(format!("the 400 does not name {param}: {v}"))
+                };
+            }
+            let v = expect(200, Schema::List)?;
+            let q = ListQuery::parse(&list_query(spec, m))
+                .map_err(|e| format!("the fuzzer built a bad query: {e:?}"))?;
+            let mut matching: Vec<&Record> = m.live.iter().filter(|r| q.matches(r)).collect();
+            matching.sort_by(|a, b| q.compare(a, b));
+            let want: Vec<i64> = matching
+                .iter()
+                .skip(q.offset())
+                .take(q.size as usize)
+                .map(|r| r.id)
+                .collect();
+            let got: Vec<i64> = v["Records"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x["Id"].as_i64()).collect())
+                .unwrap_or_default();
+            if got != want {
+                return Err(format!(
+                    "the list returned Ids {got:?}; the model expects {want:?}"
+                ));
+            }
+            let info = PageInfo::new(q.page, q.size, matching.len() as u64, want.len() as u64);
+            let expected = json!({"TotalItems": info.total_items, "TotalPages": info.total_pages, "FirstItem": info.first_item,
+                "LastItem": info.last_item, "HasNextPage": info.has_next, "HasPreviousPage": info.has_previous});
+            for (k, want) in expected.as_object().into_iter().flatten() {
+                if v[k] != *want {
+                    return Err(format!("{k} is {} but the model expects {want}", v[k]));
+                }
+            }
+            for x in v["Records"].as_array().into_iter().flatten() {
+                same_record(x, m, x["Id"].as_i64().unwrap_or(0))?;
+            }
+        }
+        Step::Invalid(inv) => {
+            let v = expect(400, Schema::ValidationError)?;
+            if !inv.properties.is_empty() {
+                let named: Vec<&str> = v["Errors"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e["PropertyName"].as_str())
+                    .collect();
+                if !named.iter().any(|p| inv.properties.iter().any(|w| w == p)) {
+                    return Err(format!(
+                        "the 400 names {named:?}; expected one of {:?}",
+                        inv.properties
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn expect_status(r: Result<Value, String>) -> Result<(), String> {
+    r.map(|_| ())
+}
+
+fn name_error(v: Value) -> Result<(), String> {
+    let named = v["Errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|e| e["PropertyName"] == "Name");
+    if named {
+        Ok(())
+    } else {
+        Err(format!(
+            "a duplicate (CoworkerId, Name) got a 400 that does not name Name: {v}"
+        ))
+    }
+}
+
+/// The written fields of a record read from the target equal the model's.
+fn same_record(v: &Value, m: &mut Model, id: i64) -> Result<(), String> {
+    let Some(r) = m.live.iter_mut().find(|r| r.id == id) else {
+        return Err(format!(
+            "Id {id} was returned but the model does not hold it"
+        ));
+    };
+    let want = json!({"CoworkerId": r.coworker_id, "Name": r.name, "Value": r.value, "EncryptedValue": r.encrypted_value});
+    for (k, w) in want.as_object().into_iter().flatten() {
+        if v[k] != *w {
+            let short = |x: &Value| crate::client::truncate(&x.to_string(), 120).to_string();
+            return Err(format!(
+                "Id {id}: {k} reads {} but {} was written",
+                short(&v[k]),
+                short(w)
+            ));
+        }
+    }
+    // Learn the target's own timestamps, so later sorts and ranges use them.
+    if let Some(t) = v["CreatedOn"].as_str().and_then(Timestamp::parse) {
+        r.created_on = t;
+    }
+    if let Some(t) = v["UpdatedOn"].as_str().and_then(Timestamp::parse) {
+        r.updated_on = t;
+    }
+    if let Some(by) = v["UpdatedBy"].as_str() {
+        r.updated_by = Some(by.to_string());
+    }
+    r.system_id = v["SystemId"].as_str().map(String::from);
+    Ok(())
+}
+
+/// Deletes what the case left behind (not part of the checked sequence).
+pub async fn cleanup(m: &Model, s: &mut Session) {
+    for r in &m.live {
+        s.send(HttpRequest::new("DELETE", format!("{BASE_PATH}/{}", r.id)))
+            .await;
+    }
+}
