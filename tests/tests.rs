@@ -2,6 +2,7 @@
 //! 127.0.0.1:0 and talks to it over real TCP.
 //!
 //! - `check`: the contract runner against the mock and against broken implementations.
+//! - `fuzz`: the fuzzer against the mock and against broken implementations; shrink and replay.
 //! - `util`: start a server, send requests, check bodies against schemas.
 //! - `hostile`: raw-TCP hostile input, limits, mixed load, secrets in logs.
 //! - `mock`: the mock's endpoints, validation, lists, auth, CORS, model and concurrency tests.
@@ -10,6 +11,7 @@
 
 mod check;
 mod frontend;
+mod fuzz;
 mod hostile;
 mod mock;
 mod util;

@@ -102,7 +102,7 @@ impl Driver {
             }
             let curls = curls
                 .iter()
-                .map(|r| s.authed(r.clone()).to_curl(&s.base_url, s.show_secrets))
+                .map(|r| r.to_curl(&s.base_url, s.show_secrets))
                 .collect();
             Outcome1 { failure, curls }
         })
@@ -195,7 +195,21 @@ pub async fn run(cfg: FuzzConfig) -> Report {
         "requests_per_second".into(),
         format!("{:.0}", requests as f64 / started.elapsed().as_secs_f64()),
     ));
-    let mut driver = driver;
+    // Run the minimal sequence once more, to show its requests and write its replay.
+    let (result, driver) = match result {
+        Ok(()) => (Ok(()), driver),
+        Err(steps) => {
+            let minimal = steps.clone();
+            let (outcome, driver) = tokio::task::spawn_blocking(move || {
+                let mut driver = driver;
+                (driver.execute(&minimal), driver)
+            })
+            .await
+            .expect("the fuzzing thread panicked");
+            (Err((steps, outcome)), driver)
+        }
+    };
+    let _ = driver;
     match result {
         Ok(()) => report.results.push(CheckResult {
             name: "fuzz.stateful".into(),
@@ -206,8 +220,7 @@ pub async fn run(cfg: FuzzConfig) -> Report {
             )),
             evidence: vec![],
         }),
-        Err(steps) => {
-            let outcome = driver.execute(&steps);
+        Err((steps, outcome)) => {
             let (at, why) = outcome.failure.clone().unwrap_or((
                 steps.len(),
                 "failed while shrinking only (flaky target?)".into(),
@@ -320,12 +333,34 @@ fn fuzz_blocking(driver: Driver, cfg: &FuzzConfig) -> (Result<(), Vec<Step>>, u6
         .expect("no other owner")
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
+    let mut driver = driver;
     let result = match result {
         Ok(()) => Ok(()),
-        Err(TestError::Fail(_, steps)) => Err(steps),
+        Err(TestError::Fail(_, steps)) => Err(drop_needless_steps(&mut driver, steps)),
         Err(TestError::Abort(_)) => Ok(()),
     };
     (result, cases_run, driver)
+}
+
+/// proptest shrinks one change at a time and can stop in a local minimum (a step
+/// that only matters together with another). A last greedy pass drops any single
+/// step whose removal still fails, until none can go: at most len² re-runs.
+fn drop_needless_steps(driver: &mut Driver, mut steps: Vec<Step>) -> Vec<Step> {
+    'outer: loop {
+        for i in 0..steps.len() {
+            if steps.len() == 1 {
+                break 'outer;
+            }
+            let mut candidate = steps.clone();
+            candidate.remove(i);
+            if driver.execute(&candidate).failure.is_some() {
+                steps = candidate;
+                continue 'outer;
+            }
+        }
+        break;
+    }
+    steps
 }
 
 /// Runs a replay file's sequence once: fixed (pass) or still failing (fail).

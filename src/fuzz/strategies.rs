@@ -155,7 +155,7 @@ pub fn arb_invalid() -> impl Strategy<Value = Invalid> {
             "CoworkerId",
         ),
         (r#""Name":5"#, Value::Null, "Name"),
-        (r#""Name":""#, Value::Null, "Name"),
+        (r#""Name":"""#, Value::Null, "Name"),
         (r#""Name":"   ""#, Value::Null, "Name"),
         (r#""Name":null"#, Value::Null, "Name"),
         (r#""Name":{"a":1}"#, Value::Null, "Name"),

@@ -173,3 +173,35 @@ fn check_ends_and_fails_cleanly_against_misbehaving_targets() {
         assert_clean_failure("check", how, code, &text, took, limit);
     }
 }
+
+#[test]
+fn fuzz_ends_and_fails_cleanly_against_misbehaving_targets() {
+    let dir = std::env::temp_dir().join(format!("nexudus-fuzz-targets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let replay_out = dir.join("replay.json").display().to_string();
+    for how in ALL {
+        let addr = misbehaving_target(how);
+        let limit = Duration::from_secs(60);
+        let args: Vec<String> = [
+            "fuzz",
+            "--replay-out",
+            &replay_out,
+            &format!("http://{addr}"),
+            "--token",
+            "admin-token",
+            "--cases",
+            "5",
+            "--seed",
+            "1",
+            "--max-time",
+            "20s",
+            "--timeout",
+            "1s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (code, text, took) = run_bounded(&args, limit);
+        assert_clean_failure("fuzz", how, code, &text, took, limit);
+    }
+}
