@@ -133,7 +133,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!("nexudus-mock listening on http://{}", server.addr);
+    // The watcher takes its first look before the address is announced, so an edit
+    // made by whoever reads that line is always seen as a change.
     let _watcher = match (&args.fixtures, args.frontend.watch) {
         (Some(dir), true) => Some(nexudus_mock::watch::spawn(
             server.app.clone(),
@@ -142,6 +143,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         )),
         _ => None,
     };
+    println!("nexudus-mock listening on http://{}", server.addr);
     if let Some(token) = admin_token {
         println!(
             "try: curl -H 'Authorization: Bearer {token}' 'http://{}/api/spaces/coworkersettings?page=1&size=5'",
