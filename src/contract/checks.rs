@@ -93,11 +93,7 @@ pub async fn auth(r: &mut Runner, id: Option<i64>) {
                 req = req.header("Authorization", h.clone());
             }
             let ex = r.s.send_raw(req).await;
-            if ex.status() == Some(200) && ex.request.method == "POST" {
-                if let Some(id) = ex.json().and_then(|v| v["Value"]["Id"].as_i64()) {
-                    r.s.created.push(id);
-                }
-            }
+            r.s.track_created(&ex);
             if let Err(e) = r.s.expect(&ex, 401, Schema::Error) {
                 problems.push(e);
             }
@@ -248,11 +244,7 @@ pub async fn validation(r: &mut Runner) {
         let ex =
             r.s.send(HttpRequest::new("POST", BASE_PATH).raw_body("application/json", raw))
                 .await;
-        if ex.status() == Some(200) {
-            if let Some(id) = ex.json().and_then(|v| v["Value"]["Id"].as_i64()) {
-                r.s.created.push(id);
-            }
-        }
+        r.s.track_created(&ex);
         let problems = validation_problems(r, &ex, &[]);
         r.record(check, started, problems, Outcome::Fail);
     }
@@ -1025,11 +1017,7 @@ pub async fn read_only_user(r: &mut Runner) {
         HttpRequest::new("DELETE", item(victim)),
     ] {
         let ex = r.s.send_raw(with(req)).await;
-        if ex.status() == Some(200) {
-            if let Some(id) = ex.json().and_then(|v| v["Value"]["Id"].as_i64()) {
-                r.s.created.push(id);
-            }
-        }
+        r.s.track_created(&ex);
         if !matches!(ex.status(), Some(401) | Some(403)) {
             problems.push(r.s.evidence(
                 &ex,

@@ -10,7 +10,6 @@ pub mod session;
 use std::time::{Duration, Instant};
 
 use crate::report::{CheckResult, Evidence, Outcome, Report};
-use crate::schemas::Schema;
 pub use session::{Credential, MAX_CREATES, Session};
 
 /// A checked `check` configuration.
@@ -218,9 +217,4 @@ async fn cleanup(r: &mut Runner) {
             .facts
             .push(("left_behind".into(), format!("{left:?}")));
     }
-}
-
-/// For schema checks of bodies outside a specific check.
-pub fn schema_problem(schema: Schema, v: &serde_json::Value) -> Option<String> {
-    schema.validate(v).err()
 }

@@ -187,6 +187,16 @@ impl Session {
         Some((ex, id))
     }
 
+    /// A create that succeeded where it should not have still made a record: adopt
+    /// it into the cleanup list.
+    pub fn track_created(&mut self, ex: &Exchange) {
+        if ex.request.method == "POST" && ex.status() == Some(200) {
+            if let Some(id) = ex.json().and_then(|v| v["Value"]["Id"].as_i64()) {
+                self.created.push(id);
+            }
+        }
+    }
+
     /// Builds the evidence for a failed expectation about `ex`.
     pub fn evidence(
         &self,

@@ -82,11 +82,7 @@ impl Driver {
                 let ex = s.send(req).await;
                 curls.push(ex.request.clone());
                 // An invalid body a target wrongly accepts still has to be cleaned up.
-                if matches!(step, Step::Invalid(_)) && ex.status() == Some(200) {
-                    if let Some(id) = ex.json().and_then(|v| v["Value"]["Id"].as_i64()) {
-                        s.created.push(id);
-                    }
-                }
+                s.track_created(&ex);
                 if let Err(why) = model::check(step, &ex, &mut m, s) {
                     failure = Some((i, why));
                     break;
