@@ -9,6 +9,7 @@
 //! through untouched.
 
 use std::io;
+
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -125,8 +126,27 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonErrors<T> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 
-    // Not vectored on purpose: hyper then writes each response head as one buffer,
-    // which is what `rewrite` inspects.
+    /// Vectored writes keep hyper from copying bodies into its head buffer. A bare
+    /// error response has no body, so it always arrives as one whole first slice.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.drain(cx))?;
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+            if let Some(replacement) = rewrite(first) {
+                self.pending = replacement;
+                let _ = self.drain(cx)?;
+                return Poll::Ready(Ok(first.len()));
+            }
+        }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
 }
 
 #[cfg(test)]
