@@ -275,15 +275,27 @@ impl Store {
         by: &str,
         now: Timestamp,
     ) -> Result<Arc<Stored>, WriteError> {
-        let mut inner = self.write();
-        if inner.holds_key(input.coworker_id, &input.name).is_some() {
-            return Err(WriteError::Duplicate {
-                coworker_id: input.coworker_id,
-                name: input.name,
-            });
+        let duplicate = |coworker_id: i64, name: &str| WriteError::Duplicate {
+            coworker_id,
+            name: name.to_string(),
+        };
+        // A cheap shared-lock check first, then the record is built and serialised
+        // outside any lock; the exclusive section only re-checks and inserts. An Id
+        // allocated for a create that loses a race is skipped, never reused.
+        if self
+            .read()
+            .holds_key(input.coworker_id, &input.name)
+            .is_some()
+        {
+            return Err(duplicate(input.coworker_id, &input.name));
         }
         let id = self.allocate_id();
         let stored = Stored::new(Record::new(id, input, by, now));
+        let mut inner = self.write();
+        let r = &stored.record;
+        if inner.holds_key(r.coworker_id, &r.name).is_some() {
+            return Err(duplicate(r.coworker_id, &r.name));
+        }
         inner.by_key.insert(ByKey(stored.clone()));
         inner.by_id.insert(id, stored.clone());
         Ok(stored)
