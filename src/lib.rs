@@ -15,12 +15,11 @@
 //! - [`fuzz`]: the proptest fuzzer behind `fuzz`: strategies, reference model, shrink and replay.
 //! - [`report`]: results of `check`/`fuzz` and their human, JUnit and JSON forms.
 //! - [`client`]: the HTTP client the runner, the fuzzer and the tests share.
-//! - [`logging`]: tracing set-up with batched, non-blocking writes to stderr.
 //! - [`cli`]: command-line flags.
 //! - [`persist`]: the `--state-file` (load at start, crash-safe save on every write).
 //! - [`openapi`]: the OpenAPI 3.1 document built from `schemas/`.
 //! - [`watch`]: hot reload of `--fixtures DIR --watch`.
-//! - [`logging`]: the request log (readable coloured lines or JSON).
+//! - [`logging`]: the request log (readable coloured lines or JSON), batched off the request path.
 //! - `server::{frontend, faults, journal, admin}`: latency and fault injection, the
 //!   request journal and the `/__admin` API.
 
