@@ -142,6 +142,17 @@ pub async fn get_one(r: &mut Runner) {
     }
 }
 
+/// Checks a success envelope: status, schema and the exact Message.
+fn action_problems(r: &Runner, ex: &super::session::Exchange, message: &str) -> Vec<Evidence> {
+    match r.s.expect(ex, 200, Schema::Action) {
+        Ok(v) if v["Message"] != message => {
+            vec![r.s.evidence(ex, format!("Message is {}", v["Message"]), message)]
+        }
+        Ok(_) => vec![],
+        Err(e) => vec![e],
+    }
+}
+
 /// Checks a 400 envelope: schema, the PropertyNames and AttemptedValues asked, and a
 /// Message made of `PropertyName: message` parts.
 fn validation_problems(
@@ -278,15 +289,7 @@ pub async fn create(r: &mut Runner) -> Vec<Created> {
         let Some((ex, id)) = r.s.create(&body).await else {
             break;
         };
-        match r.s.expect(&ex, 200, Schema::Action) {
-            Ok(v) if v["Message"] != MSG_CREATED => envelope.push(r.s.evidence(
-                &ex,
-                format!("Message is {}", v["Message"]),
-                MSG_CREATED,
-            )),
-            Ok(_) => {}
-            Err(e) => envelope.push(e),
-        }
+        envelope.extend(action_problems(r, &ex, MSG_CREATED));
         let Some(id) = id else { continue };
         if created.iter().any(|c| c.id == id) {
             fresh.push(r.s.evidence(
@@ -830,13 +833,7 @@ pub async fn update(r: &mut Runner, created: &[Created]) {
     if matches!(ex.status(), Some(405) | Some(501)) {
         return r.skip("update", "the target does not offer update");
     }
-    let problems = match r.s.expect(&ex, 200, Schema::Action) {
-        Ok(v) if v["Message"] != MSG_UPDATED => {
-            vec![r.s.evidence(&ex, format!("Message is {}", v["Message"]), MSG_UPDATED)]
-        }
-        Ok(_) => vec![],
-        Err(e) => vec![e],
-    };
+    let problems = action_problems(r, &ex, MSG_UPDATED);
     r.record("update.envelope", started, problems, Outcome::Fail);
 
     let started = Instant::now();
@@ -945,13 +942,7 @@ pub async fn delete(r: &mut Runner) {
     if matches!(ex.status(), Some(405) | Some(501)) {
         return r.skip("delete", "the target does not offer delete");
     }
-    let problems = match r.s.expect(&ex, 200, Schema::Action) {
-        Ok(v) if v["Message"] != MSG_DELETED => {
-            vec![r.s.evidence(&ex, format!("Message is {}", v["Message"]), MSG_DELETED)]
-        }
-        Ok(_) => vec![],
-        Err(e) => vec![e],
-    };
+    let problems = action_problems(r, &ex, MSG_DELETED);
     r.record("delete.envelope", started, problems, Outcome::Fail);
 
     let started = Instant::now();

@@ -67,6 +67,27 @@ struct Driver {
 }
 
 impl Driver {
+    /// A session to the target, checked to answer, and a fresh namespace.
+    async fn connect(cfg: &FuzzConfig, started: Instant) -> Result<Self, String> {
+        let mut session = Session::new(
+            &cfg.base_url,
+            cfg.credential.clone(),
+            cfg.timeout,
+            cfg.rate,
+            cfg.show_secrets,
+        );
+        preflight(&mut session).await?;
+        let (base_customer, prefix) = namespace(cfg);
+        Ok(Driver {
+            session,
+            handle: tokio::runtime::Handle::current(),
+            base_customer,
+            prefix,
+            next_case: AtomicU64::new(0),
+            started,
+        })
+    }
+
     /// Runs one sequence in a fresh namespace, then deletes what it created.
     fn execute(&mut self, steps: &[Step]) -> Outcome1 {
         let n = self.next_case.fetch_add(1, Ordering::Relaxed) as i64;
@@ -158,26 +179,13 @@ pub async fn run(cfg: FuzzConfig) -> Report {
         "fuzz: seed {} (pass --seed {} to repeat this run)",
         cfg.seed, cfg.seed
     );
-    let mut session = Session::new(
-        &cfg.base_url,
-        cfg.credential.clone(),
-        cfg.timeout,
-        cfg.rate,
-        cfg.show_secrets,
-    );
-    if let Err(reason) = preflight(&mut session).await {
-        report.untested_reason = Some(reason);
-        report.duration = started.elapsed();
-        return report;
-    }
-    let (base_customer, prefix) = namespace(&cfg);
-    let driver = Driver {
-        session,
-        handle: tokio::runtime::Handle::current(),
-        base_customer,
-        prefix,
-        next_case: AtomicU64::new(0),
-        started,
+    let driver = match Driver::connect(&cfg, started).await {
+        Ok(d) => d,
+        Err(reason) => {
+            report.untested_reason = Some(reason);
+            report.duration = started.elapsed();
+            return report;
+        }
     };
     let cfg2 = cfg.clone();
     let (result, cases_run, driver) =
@@ -377,25 +385,12 @@ pub async fn replay(cfg: FuzzConfig, file: &Path) -> Report {
         }
     };
     report.facts.push(("seed".into(), replay.seed.to_string()));
-    let mut session = Session::new(
-        &cfg.base_url,
-        cfg.credential.clone(),
-        cfg.timeout,
-        cfg.rate,
-        cfg.show_secrets,
-    );
-    if let Err(reason) = preflight(&mut session).await {
-        report.untested_reason = Some(reason);
-        return report;
-    }
-    let (base_customer, prefix) = namespace(&cfg);
-    let mut driver = Driver {
-        session,
-        handle: tokio::runtime::Handle::current(),
-        base_customer,
-        prefix,
-        next_case: AtomicU64::new(0),
-        started,
+    let mut driver = match Driver::connect(&cfg, started).await {
+        Ok(d) => d,
+        Err(reason) => {
+            report.untested_reason = Some(reason);
+            return report;
+        }
     };
     let steps = replay.steps.clone();
     let (outcome, _driver) = tokio::task::spawn_blocking(move || (driver.execute(&steps), driver))

@@ -570,29 +570,32 @@ async fn a_batch_that_returns_nothing_fails_batch() {
     .await;
 }
 
+/// A success envelope for `id`, as if a write had been applied.
+fn acknowledged(message: &'static str, id: i64) -> ApiResponse {
+    ApiResponse::json(
+        200,
+        &nexudus_mock::resource::action_envelope(
+            message,
+            id,
+            nexudus_mock::resource::Timestamp::now(),
+            "admin@example.com",
+        ),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_that_changes_nothing_fails_update_read_back() {
     assert_caught(
         "PUT acknowledged but not applied",
         "update.read-back",
         |app, req| {
-            if req.method == Method::Put {
-                let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
-                if let Some(id) = body["Id"].as_i64() {
-                    if app.store.get(id).is_some() {
-                        return ApiResponse::json(
-                            200,
-                            &nexudus_mock::resource::action_envelope(
-                                nexudus_mock::resource::MSG_UPDATED,
-                                id,
-                                nexudus_mock::resource::Timestamp::now(),
-                                "admin@example.com",
-                            ),
-                        );
-                    }
-                }
+            let id = (req.method == Method::Put)
+                .then(|| body_json(req)["Id"].as_i64())
+                .flatten();
+            match id.filter(|id| app.store.get(*id).is_some()) {
+                Some(id) => acknowledged(nexudus_mock::resource::MSG_UPDATED, id),
+                None => api::handle(app, req),
             }
-            api::handle(app, req)
         },
     )
     .await;
@@ -604,27 +607,13 @@ async fn a_delete_that_does_not_delete_fails_delete_gone() {
         "DELETE acknowledged but not applied",
         "delete.gone",
         |app, req| {
-            if req.method == Method::Delete {
-                if let Some(id) = req
-                    .path
-                    .rsplit('/')
-                    .next()
-                    .and_then(|s| s.parse::<i64>().ok())
-                {
-                    if app.store.get(id).is_some() {
-                        return ApiResponse::json(
-                            200,
-                            &nexudus_mock::resource::action_envelope(
-                                nexudus_mock::resource::MSG_DELETED,
-                                id,
-                                nexudus_mock::resource::Timestamp::now(),
-                                "admin@example.com",
-                            ),
-                        );
-                    }
-                }
+            let id = (req.method == Method::Delete)
+                .then(|| req.path.rsplit('/').next()?.parse::<i64>().ok())
+                .flatten();
+            match id.filter(|id| app.store.get(*id).is_some()) {
+                Some(id) => acknowledged(nexudus_mock::resource::MSG_DELETED, id),
+                None => api::handle(app, req),
             }
-            api::handle(app, req)
         },
     )
     .await;
@@ -760,15 +749,7 @@ async fn an_update_of_an_unknown_id_acknowledged_fails_update_unknown_id() {
     assert_caught("unknown Id updated", "update.unknown-id", |app, req| {
         let resp = api::handle(app, req);
         if req.method == Method::Put && resp.status == 404 {
-            return ApiResponse::json(
-                200,
-                &nexudus_mock::resource::action_envelope(
-                    nexudus_mock::resource::MSG_UPDATED,
-                    1,
-                    nexudus_mock::resource::Timestamp::now(),
-                    "admin@example.com",
-                ),
-            );
+            return acknowledged(nexudus_mock::resource::MSG_UPDATED, 1);
         }
         resp
     })
