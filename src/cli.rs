@@ -83,6 +83,20 @@ pub struct FuzzArgs {
     /// Show credentials in the curl commands instead of masking them.
     #[arg(long)]
     pub show_secrets: bool,
+    /// Fail (not warn) where the target differs from a choice the vendor's docs leave
+    /// open and the mock settles (tie order, text collation, batch order, ...).
+    #[arg(long)]
+    pub strict: bool,
+    /// Optional endpoints whose absence fails the run instead of leaving their steps
+    /// out: a comma-separated list of update, delete, batch, token.
+    #[arg(long, value_name = "LIST")]
+    pub require: Option<String>,
+}
+
+/// Parses `--require update,delete,batch,token` (absent: nothing required).
+fn parse_require(s: &Option<String>) -> Result<Vec<crate::contract::Op>, String> {
+    s.as_deref()
+        .map_or(Ok(vec![]), crate::contract::surface::parse_require)
 }
 
 impl FuzzArgs {
@@ -111,6 +125,8 @@ impl FuzzArgs {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(format!("fuzz-failure-{seed}.json"))),
             show_secrets: self.show_secrets,
+            strict: self.strict,
+            require: parse_require(&self.require)?,
         })
     }
 }
@@ -161,9 +177,14 @@ pub struct CheckArgs {
     /// Run only the checks that write nothing.
     #[arg(long)]
     pub read_only: bool,
-    /// Fail (not warn) on rules SPEC.md settles where the docs are silent.
+    /// Fail (not warn) where the target differs from a choice the vendor's docs leave
+    /// open and the mock settles (each is marked "settled here" in docs/rules.md).
     #[arg(long)]
     pub strict: bool,
+    /// Optional endpoints whose absence fails the run instead of skipping their checks:
+    /// a comma-separated list of update, delete, batch, token.
+    #[arg(long, value_name = "LIST")]
+    pub require: Option<String>,
     /// Show credentials in the curl reproductions instead of masking them.
     #[arg(long)]
     pub show_secrets: bool,
@@ -193,6 +214,7 @@ impl CheckArgs {
             read_only: self.read_only,
             strict: self.strict,
             show_secrets: self.show_secrets,
+            require: parse_require(&self.require)?,
         })
     }
 }

@@ -3,14 +3,16 @@
 //! working only inside its own namespace (a fresh CoworkerId pair and Name prefix),
 //! cleaning up what it created, and reporting through `report`.
 
-mod checks;
+pub mod checks;
 pub mod props;
 pub mod session;
+pub mod surface;
 
 use std::time::{Duration, Instant};
 
 use crate::report::{CheckResult, Evidence, Outcome, Report};
 pub use session::{Credential, MAX_CREATES, Session};
+pub use surface::{Op, Surface};
 
 /// A checked `check` configuration.
 #[derive(Debug, Clone)]
@@ -24,8 +26,11 @@ pub struct CheckConfig {
     pub timeout: Duration,
     pub rate: Option<f64>,
     pub read_only: bool,
+    /// Fail, rather than warn, where the target differs from a choice the docs leave open.
     pub strict: bool,
     pub show_secrets: bool,
+    /// Optional endpoints whose absence is a failure rather than a skip.
+    pub require: Vec<Op>,
 }
 
 /// This run's namespace on the target.
@@ -58,6 +63,8 @@ pub struct Runner {
     pub cfg: CheckConfig,
     pub ns: Namespace,
     pub report: Report,
+    /// Which optional endpoints the target offers (probed at the start).
+    pub surface: Surface,
 }
 
 impl Runner {
@@ -82,6 +89,20 @@ impl Runner {
         });
     }
 
+    /// Records a check only when it found something (for the settled halves of
+    /// checks, which would otherwise double every pass line).
+    pub fn record_if_any(
+        &mut self,
+        name: &str,
+        started: Instant,
+        problems: Vec<Evidence>,
+        outcome: Outcome,
+    ) {
+        if !problems.is_empty() {
+            self.record(name, started, problems, outcome);
+        }
+    }
+
     pub fn skip(&mut self, name: &str, why: &str) {
         self.report.results.push(CheckResult {
             name: name.to_string(),
@@ -92,7 +113,8 @@ impl Runner {
         });
     }
 
-    /// The outcome for breaking a rule SPEC.md marks "settled here".
+    /// The outcome for differing from a choice the docs leave open (docs/rules.md
+    /// marks each "settled here"): a warning, or a failure under `--strict`.
     pub fn settled(&self) -> Outcome {
         if self.cfg.strict {
             Outcome::Fail
@@ -118,36 +140,40 @@ pub async fn run(cfg: CheckConfig) -> Report {
         cfg.rate,
         cfg.show_secrets,
     );
-    let mut r = Runner { s, cfg, ns, report };
+    let mut r = Runner {
+        s,
+        cfg,
+        ns,
+        report,
+        surface: Surface::everything(),
+    };
 
-    if let Err(reason) = checks::reachable(&mut r).await {
+    if let Err(reason) = checks::create::reachable(&mut r).await {
         r.report.untested_reason = Some(reason);
     } else {
-        checks::get_one(&mut r).await;
+        discover(&mut r).await;
+        checks::create::get_one(&mut r).await;
+        checks::list::store_ranges(&mut r).await;
         if r.cfg.read_only {
-            checks::list_read_only(&mut r).await;
-            for name in [
-                "validation",
-                "create",
-                "uniqueness",
-                "update",
-                "delete",
-                "batch",
-                "auth.read-only-user",
-            ] {
-                r.skip(name, "--read-only: this check writes");
-            }
+            read_only_checks(&mut r).await;
         } else {
-            checks::validation(&mut r).await;
-            let created = checks::create(&mut r).await;
-            checks::uniqueness(&mut r).await;
-            checks::list(&mut r, &created).await;
-            checks::batch(&mut r, &created).await;
-            checks::update(&mut r, &created).await;
-            checks::delete(&mut r).await;
-            checks::read_only_user(&mut r).await;
+            checks::validation::bodies(&mut r).await;
+            let created = checks::create::create(&mut r).await;
+            checks::list::paging(&mut r, &created).await;
+            let scope = format!("&CoworkerSetting_Coworker={}", r.ns.customer);
+            checks::list::order(&mut r, &scope, 100).await;
+            checks::list::filters(&mut r, &created).await;
+            checks::list::ranges(&mut r, &created, "list.filter.range").await;
+            checks::validation::list_parameters(&mut r).await;
+            checks::lifecycle::batch(&mut r, &created).await;
+            checks::auth::unauthenticated(&mut r, created.first().map(|c| c.id)).await;
+            checks::create::uniqueness(&mut r).await;
+            checks::lifecycle::lifecycle(&mut r, &created).await;
+            checks::auth::read_only_user(&mut r).await;
         }
-        run_wide(&mut r);
+        checks::auth::token(&mut r).await;
+        checks::robustness::unknown_path(&mut r).await;
+        checks::robustness::run_wide(&mut r);
         cleanup(&mut r).await;
     }
     r.report
@@ -157,48 +183,78 @@ pub async fn run(cfg: CheckConfig) -> Report {
     r.report
 }
 
-/// Checks over every exchange of the run: no 5xx, JSON content type, no dead air.
-fn run_wide(r: &mut Runner) {
-    let started = Instant::now();
-    let mut fives = Vec::new();
-    let mut not_json = Vec::new();
-    let mut failed = Vec::new();
-    for ex in &r.s.log {
-        match &ex.result {
-            Ok(resp) if resp.status >= 500 => fives.push(r.s.evidence(
-                ex,
-                format!("the target answered {}", resp.status),
-                "never a 5xx",
-            )),
-            Ok(resp) if !resp.body.is_empty() && !resp.is_json_content_type() => {
-                not_json.push(r.s.evidence(
-                    ex,
-                    format!(
-                        "Content-Type is {:?}",
-                        resp.header("content-type").unwrap_or("absent")
-                    ),
-                    "application/json",
-                ))
-            }
-            Ok(resp) if !resp.body.is_empty() && resp.json().is_err() => {
-                not_json.push(r.s.evidence(ex, "the body is not JSON", "a JSON body"))
-            }
-            Err(e) => failed.push(r.s.evidence(ex, format!("no response: {e}"), "a response")),
-            _ => {}
+/// Probes the optional endpoints and reports each that is missing: one line that
+/// says why, or a failure when `--require` names it.
+async fn discover(r: &mut Runner) {
+    let (customer, prefix, writes) = (r.ns.customer, r.ns.prefix.clone(), !r.cfg.read_only);
+    r.surface = surface::discover(&mut r.s, customer, &prefix, writes).await;
+    r.report.facts.push(("surface".into(), r.surface.summary()));
+    for op in Op::ALL {
+        let Some(why) = r.surface.why_not(op) else {
+            continue;
+        };
+        let name = format!("surface.{op}");
+        if r.cfg.require.contains(&op) {
+            let mut e = Evidence::new(format!("{why}, and --require {op} was given"));
+            e.expected = Some(format!("the target offers {op}"));
+            r.record(&name, Instant::now(), vec![e], Outcome::Fail);
+        } else {
+            r.skip(&name, &why);
         }
     }
-    r.record("robustness.no-5xx", started, fives, Outcome::Fail);
-    r.record(
-        "robustness.every-request-answered",
-        started,
-        failed,
-        Outcome::Fail,
-    );
-    r.record("shape.content-type-json", started, not_json, Outcome::Fail);
+}
+
+/// Read-only mode: paging arithmetic and order on what is there (within the
+/// customer given by --coworker-id when there is one), and the auth checks.
+async fn read_only_checks(r: &mut Runner) {
+    for name in [
+        "validation",
+        "create",
+        "uniqueness",
+        "update",
+        "delete",
+        "batch",
+    ] {
+        r.skip(name, "--read-only: this check writes");
+    }
+    let scope = r
+        .cfg
+        .coworker_id
+        .map(|c| format!("&CoworkerSetting_Coworker={c}"))
+        .unwrap_or_default();
+    let started = Instant::now();
+    let mut problems = Vec::new();
+    let mut first_id = None;
+    for (page, size) in [(1, 5), (2, 5), (1000, 5)] {
+        let ex = r.s.list(&format!("page={page}&size={size}{scope}")).await;
+        match r.s.expect(&ex, 200, crate::schemas::Schema::List) {
+            Err(e) => problems.push(e),
+            Ok(v) => {
+                first_id = first_id.or_else(|| props::ids(&v).first().copied());
+                for p in props::paging_problems(&v, page, size) {
+                    problems.push(r.s.evidence(&ex, p, "paging fields that agree"));
+                }
+            }
+        }
+    }
+    r.record("list.paging.arithmetic", started, problems, Outcome::Fail);
+    checks::list::order(r, &scope, 50).await;
+    checks::auth::unauthenticated(r, first_id).await;
+    checks::auth::read_only_user(r).await;
 }
 
 /// Deletes what the run created (when the target supports delete).
 async fn cleanup(r: &mut Runner) {
+    if !r.surface.offers(Op::Delete) {
+        if !r.s.created.is_empty() {
+            let left = std::mem::take(&mut r.s.created);
+            r.report.facts.push((
+                "left_behind".into(),
+                format!("{left:?} (the target does not offer delete)"),
+            ));
+        }
+        return;
+    }
     let ids = std::mem::take(&mut r.s.created);
     let mut left = Vec::new();
     for id in ids {

@@ -52,8 +52,8 @@ pub fn paging_problems(v: &Value, page: u64, size: u64) -> Vec<String> {
     problems
 }
 
-/// Orders two field values: null first, numbers by value, strings by code point.
-pub fn compare_values(a: &Value, b: &Value) -> Ordering {
+/// Orders two field values: null first, numbers by value, strings by `text`.
+fn compare_with(a: &Value, b: &Value, text: fn(&str, &str) -> Ordering) -> Ordering {
     match (a, b) {
         (Value::Null, Value::Null) => Ordering::Equal,
         (Value::Null, _) => Ordering::Less,
@@ -63,29 +63,94 @@ pub fn compare_values(a: &Value, b: &Value) -> Ordering {
             .unwrap_or(0.0)
             .partial_cmp(&y.as_f64().unwrap_or(0.0))
             .unwrap_or(Ordering::Equal),
-        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::String(x), Value::String(y)) => text(x, y),
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
         _ => Ordering::Equal,
     }
 }
 
-/// The first pair of neighbours out of order for `field` (ties by Id ascending).
-pub fn order_problem(records: &[Value], field: &str, ascending: bool) -> Option<String> {
+/// Text compared case-insensitively, the order the mock settles on.
+pub fn fold_cmp(a: &str, b: &str) -> Ordering {
+    a.to_lowercase().cmp(&b.to_lowercase())
+}
+
+fn code_point_cmp(a: &str, b: &str) -> Ordering {
+    a.cmp(b)
+}
+
+/// Orders two field values as the mock settles it: null first, numbers by value,
+/// text case-insensitively.
+pub fn compare_values(a: &Value, b: &Value) -> Ordering {
+    compare_with(a, b, fold_cmp)
+}
+
+/// Text whose relative order every common collation agrees on once case is set
+/// aside: ASCII letters, digits and a little punctuation. Accents, symbols and
+/// scripts sort differently from one database collation to the next, which the docs
+/// leave open.
+fn collation_neutral(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b':' | b'.' | b'@' | b' ')),
+        _ => true,
+    }
+}
+
+/// The first neighbours out of order under `cmp` (ties by Id ascending when `ties`).
+fn first_disorder(
+    records: &[&Value],
+    field: &str,
+    ascending: bool,
+    ties: bool,
+    text: fn(&str, &str) -> Ordering,
+) -> Option<String> {
     records.windows(2).find_map(|w| {
-        let by_field = compare_values(&w[0][field], &w[1][field]);
+        let by_field = compare_with(&w[0][field], &w[1][field], text);
         let by_field = if ascending {
             by_field
         } else {
             by_field.reverse()
         };
-        let o = by_field.then(compare_values(&w[0]["Id"], &w[1]["Id"]));
-        (o != Ordering::Less).then(|| {
+        let bad = if ties {
+            by_field.then(compare_with(&w[0]["Id"], &w[1]["Id"], text)) != Ordering::Less
+        } else {
+            by_field == Ordering::Greater
+        };
+        bad.then(|| {
             format!(
                 "Id {} ({field} {}) comes before Id {} ({field} {})",
-                w[0]["Id"], w[0][field], w[1]["Id"], w[1][field]
+                w[0]["Id"],
+                crate::client::truncate(&w[0][field].to_string(), 80),
+                w[1]["Id"],
+                crate::client::truncate(&w[1][field].to_string(), 80)
             )
         })
     })
+}
+
+/// What the docs make of order: the page is sorted by `field` in the asked direction
+/// under some consistent text order (case-insensitive or by code point), nulls first
+/// ascending. Ties may fall either way and text outside [`collation_neutral`] is
+/// not compared.
+pub fn order_problem(records: &[Value], field: &str, ascending: bool) -> Option<String> {
+    let comparable: Vec<&Value> = records
+        .iter()
+        .filter(|r| collation_neutral(&r[field]))
+        .collect();
+    let folded = first_disorder(&comparable, field, ascending, false, fold_cmp);
+    let by_code_point = first_disorder(&comparable, field, ascending, false, code_point_cmp);
+    match (folded, by_code_point) {
+        (Some(p), Some(_)) => Some(p),
+        _ => None,
+    }
+}
+
+/// The order the mock settles on, over every record: text case-insensitive, ties
+/// (after case folding too) by Id ascending in both directions.
+pub fn settled_order_problem(records: &[Value], field: &str, ascending: bool) -> Option<String> {
+    let all: Vec<&Value> = records.iter().collect();
+    first_disorder(&all, field, ascending, true, fold_cmp)
 }
 
 /// The Ids of a list page's records.
@@ -118,12 +183,33 @@ mod tests {
             json!({"Id":3,"Value":"b"}),
             json!({"Id":2,"Value":"b"}),
         ];
-        assert!(order_problem(&recs, "Value", true).is_some());
+        assert!(settled_order_problem(&recs, "Value", true).is_some());
+        assert!(order_problem(&recs, "Value", true).is_none());
         let recs = vec![
             json!({"Id":2,"Value":"b"}),
             json!({"Id":3,"Value":"b"}),
             json!({"Id":1,"Value":null}),
         ];
-        assert!(order_problem(&recs, "Value", false).is_none());
+        assert!(settled_order_problem(&recs, "Value", false).is_none());
+    }
+
+    #[test]
+    fn either_text_order_passes_the_docs_but_a_shuffle_does_not() {
+        let page = |names: &[&str]| -> Vec<Value> {
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| json!({"Id": i, "Name": n}))
+                .collect()
+        };
+        let code_point = page(&["Beta", "alpha", "gamma"]);
+        let folded = page(&["alpha", "Beta", "gamma"]);
+        assert!(order_problem(&code_point, "Name", true).is_none());
+        assert!(order_problem(&folded, "Name", true).is_none());
+        assert!(settled_order_problem(&code_point, "Name", true).is_some());
+        assert!(settled_order_problem(&folded, "Name", true).is_none());
+        assert!(order_problem(&page(&["gamma", "alpha", "Beta"]), "Name", true).is_some());
+        // Accents are not compared at the documented level.
+        assert!(order_problem(&page(&["zeta", "\u{e9}ta"]), "Name", true).is_none());
     }
 }

@@ -247,3 +247,16 @@ impl Session {
         Ok(v)
     }
 }
+
+impl Credential {
+    /// A credential from `--token` or `--user`.
+    pub fn from_flags(token: Option<&str>, user: Option<&str>) -> Result<Credential, String> {
+        match (token, user) {
+            (Some(t), _) => Ok(Credential::Bearer(t.to_string())),
+            (None, Some(u)) => {
+                Credential::user(u).ok_or_else(|| format!("--user {u:?} is not EMAIL:PASSWORD"))
+            }
+            (None, None) => Ok(Credential::None),
+        }
+    }
+}

@@ -17,6 +17,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, Test
 use serde::{Deserialize, Serialize};
 
 use crate::contract::session::{Credential, Session};
+use crate::contract::surface::{self, Op, Surface};
 use crate::report::{CheckResult, Evidence, Outcome, Report};
 use model::Model;
 use strategies::Step;
@@ -37,6 +38,10 @@ pub struct FuzzConfig {
     /// Where a failure's replay file goes.
     pub replay_out: PathBuf,
     pub show_secrets: bool,
+    /// Fail, rather than warn, where the target differs from a settled choice.
+    pub strict: bool,
+    /// Optional endpoints whose absence fails the run.
+    pub require: Vec<crate::contract::Op>,
 }
 
 /// A failing sequence, as written to and read from a replay file.
@@ -64,6 +69,10 @@ struct Driver {
     prefix: String,
     next_case: AtomicU64,
     started: Instant,
+    /// The optional endpoints the target offers; steps that need another are left out.
+    surface: Surface,
+    /// Differences from settled choices seen so far (or failures under --strict).
+    judge: model::Judge,
 }
 
 impl Driver {
@@ -78,6 +87,22 @@ impl Driver {
         );
         preflight(&mut session).await?;
         let (base_customer, prefix) = namespace(cfg);
+        // The probe works in a customer of its own, below the cases' ones.
+        let surface = surface::discover(
+            &mut session,
+            base_customer - 1,
+            &format!("{prefix}probe"),
+            true,
+        )
+        .await;
+        for id in std::mem::take(&mut session.created) {
+            session
+                .send(crate::client::HttpRequest::new(
+                    "DELETE",
+                    format!("{}/{id}", crate::resource::BASE_PATH),
+                ))
+                .await;
+        }
         Ok(Driver {
             session,
             handle: tokio::runtime::Handle::current(),
@@ -85,6 +110,8 @@ impl Driver {
             prefix,
             next_case: AtomicU64::new(0),
             started,
+            surface,
+            judge: model::Judge::new(cfg.strict),
         })
     }
 
@@ -95,16 +122,21 @@ impl Driver {
         let mut m = Model::new([base, base + 1, base + 2], self.prefix.clone());
         let handle = self.handle.clone();
         let s = &mut self.session;
+        let surface = &self.surface;
+        let judge = &mut self.judge;
         handle.block_on(async {
             let mut curls = Vec::new();
             let mut failure = None;
             for (i, step) in steps.iter().enumerate() {
+                if needs(step).is_some_and(|op| !surface.offers(op)) {
+                    continue;
+                }
                 let req = model::request(step, &m);
                 let ex = s.send(req).await;
                 curls.push(ex.request.clone());
                 // An invalid body a target wrongly accepts still has to be cleaned up.
                 s.track_created(&ex);
-                if let Err(why) = model::check(step, &ex, &mut m, s) {
+                if let Err(why) = model::check(step, &ex, &mut m, s, judge) {
                     failure = Some((i, why));
                     break;
                 }
@@ -123,6 +155,66 @@ impl Driver {
                 .collect();
             Outcome1 { failure, curls }
         })
+    }
+}
+
+/// The optional endpoint a step needs, if any.
+fn needs(step: &Step) -> Option<Op> {
+    match step {
+        Step::Update { .. } => Some(Op::Update),
+        Step::Delete { .. } => Some(Op::Delete),
+        Step::Batch { .. } => Some(Op::Batch),
+        _ => None,
+    }
+}
+
+/// Reports the surface (a skipped line per missing endpoint, a failure when
+/// required) and the settled differences seen, as one warning.
+fn report_surface_and_warnings(report: &mut Report, cfg: &FuzzConfig, driver: &Driver) {
+    report
+        .facts
+        .push(("surface".into(), driver.surface.summary()));
+    for op in Op::ALL {
+        let Some(why) = driver.surface.why_not(op) else {
+            continue;
+        };
+        let required = cfg.require.contains(&op);
+        report.results.push(CheckResult {
+            name: format!("surface.{op}"),
+            outcome: if required {
+                Outcome::Fail
+            } else {
+                Outcome::Skipped
+            },
+            duration: Duration::ZERO,
+            message: Some(if required {
+                format!("{why}, and --require {op} was given")
+            } else if op == Op::Token {
+                why
+            } else {
+                format!("{why}: its steps are left out")
+            }),
+            evidence: vec![],
+        });
+    }
+    let mut seen: Vec<&String> = Vec::new();
+    for w in &driver.judge.warnings {
+        if !seen.contains(&w) {
+            seen.push(w);
+        }
+    }
+    if !seen.is_empty() {
+        report.results.push(CheckResult {
+            name: "fuzz.settled".into(),
+            outcome: Outcome::Warn,
+            duration: Duration::ZERO,
+            message: Some(format!(
+                "{} difference(s) from choices the docs leave open (--strict fails on them); first: {}",
+                seen.len(),
+                seen[0]
+            )),
+            evidence: seen.iter().take(5).map(|w| Evidence::new(w.as_str())).collect(),
+        });
     }
 }
 
@@ -213,7 +305,7 @@ pub async fn run(cfg: FuzzConfig) -> Report {
             (Err((steps, outcome)), driver)
         }
     };
-    let _ = driver;
+    report_surface_and_warnings(&mut report, &cfg, &driver);
     match result {
         Ok(()) => report.results.push(CheckResult {
             name: "fuzz.stateful".into(),
@@ -393,9 +485,10 @@ pub async fn replay(cfg: FuzzConfig, file: &Path) -> Report {
         }
     };
     let steps = replay.steps.clone();
-    let (outcome, _driver) = tokio::task::spawn_blocking(move || (driver.execute(&steps), driver))
+    let (outcome, driver) = tokio::task::spawn_blocking(move || (driver.execute(&steps), driver))
         .await
         .expect("replay thread");
+    report_surface_and_warnings(&mut report, &cfg, &driver);
     let result = match outcome.failure {
         None => CheckResult {
             name: "fuzz.replay".into(),

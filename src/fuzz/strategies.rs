@@ -43,6 +43,10 @@ pub struct Body {
 pub struct Invalid {
     pub raw: String,
     pub properties: Vec<String>,
+    /// Refusing it is the mock's choice, not the docs' (a CoworkerId sent as a JSON
+    /// string of digits): accepting it is a warning.
+    #[serde(default)]
+    pub settled: bool,
 }
 
 /// A range bound relative to the case's records: minutes from "now".
@@ -51,6 +55,22 @@ pub struct RangeSpec {
     pub created: bool,
     pub from_minutes: Option<i64>,
     pub to_minutes: Option<i64>,
+    /// Bounds taken from a live record's own timestamps instead of "now": which
+    /// record, which of its two timestamps, and the minute offset (-1, 0, 1), so a
+    /// record sits just inside or just outside the bound.
+    #[serde(default)]
+    pub anchor: Option<Anchor>,
+}
+
+/// A range bound set at a live record's CreatedOn or UpdatedOn minute, plus an offset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    pub target: usize,
+    /// Take the minute from the record's CreatedOn (else its UpdatedOn).
+    pub from_created: bool,
+    pub offset: i64,
+    /// Bound `to_` (else `from_`).
+    pub to: bool,
 }
 
 /// A list query, always scoped to one of the case's customers.
@@ -81,22 +101,27 @@ pub enum Step {
     Invalid(Invalid),
 }
 
-/// Texts that have broken real implementations: escapes, Unicode of every kind,
-/// `%` and `&`, control characters, white space at the edges, long strings.
+/// Texts that have broken real implementations: escapes, every kind of Unicode,
+/// mixed case, white space at the edges, SQL-ish punctuation, and the lengths where
+/// stores truncate.
 pub fn arb_text() -> impl Strategy<Value = String> {
     prop_oneof![
         4 => "[a-z]{1,8}",
         2 => "[A-Za-z0-9 ._-]{1,16}",
         2 => prop::sample::select(vec![
             "ünïcødé", "日本語テキスト", "e\u{301}\u{302}", "🚀👩‍💻🇪🇸", "مرحبا بالعالم", "עברית", "Ελληνικά", "\u{212A}elvin",
+            "MiXeD CaSe", "ÀÉÎÕÜ àéîõü", "İstanbul ß",
         ]).prop_map(String::from),
         2 => prop::sample::select(vec![
             "quote \" and \\ backslash", "100% & more", "a%20b&c=d", "tab\tnew\nline\r", "\u{1}\u{7f}ctrl", "{\"json\":true}",
-            "<script>alert(1)</script>", "'; DROP TABLE x;--",
+            "<script>alert(1)</script>", "'; DROP TABLE x;--", "it's", "a+b;c", "--", "O'Brien \"Bob\" \\ %_",
         ]).prop_map(String::from),
-        1 => "[a-z]{1,6}".prop_map(|s| format!("  {s}  ")),
-        1 => (1000usize..1100, "[a-z]").prop_map(|(n, c)| c.repeat(n)),
-        1 => (10_240usize..11_000).prop_map(|n| "ü".repeat(n / 2)),
+        1 => "[a-zA-Z]{1,6}".prop_map(|s| format!("  {s}  ")),
+        1 => "[a-z]{1,6}".prop_map(|s| format!("\t{s} \n")),
+        1 => (prop::sample::select(vec![255usize, 256, 1000, 4000, 10_000]), "[a-zA-Z]")
+            .prop_map(|(n, c)| c.repeat(n)),
+        1 => (prop::sample::select(vec![255usize, 256, 1000]), prop::sample::select(vec!["ü", "日", "🚀"]))
+            .prop_map(|(n, c)| c.repeat(n)),
         1 => any::<String>().prop_map(|s| s.chars().take(24).collect()),
     ]
 }
@@ -113,7 +138,7 @@ fn arb_opt() -> impl Strategy<Value = Opt> {
 /// A name that is valid: not blank after trimming.
 fn arb_name() -> impl Strategy<Value = String> {
     prop_oneof![
-        3 => prop::sample::select(vec!["alpha", "beta", "Gamma", "delta", "50% off", "a&b"]).prop_map(String::from),
+        3 => prop::sample::select(vec!["alpha", "Alpha", "beta", "Gamma", "delta", "50% off", "a&b", "it's", "x;--"]).prop_map(String::from),
         2 => arb_text(),
     ]
     .prop_map(|s| if s.trim().is_empty() { format!("{s}n") } else { s })
@@ -133,8 +158,16 @@ pub fn arb_body() -> impl Strategy<Value = Body> {
 /// Invalid create bodies, each with the PropertyNames a 400 may name.
 pub fn arb_invalid() -> impl Strategy<Value = Invalid> {
     let wrong: Vec<(&str, Value, &str)> = vec![
-        (r#""CoworkerId":"12""#, Value::Null, "CoworkerId"),
         (r#""CoworkerId":1.5"#, Value::Null, "CoworkerId"),
+        (r#""CoworkerId":3.7"#, Value::Null, "CoworkerId"),
+        (r#""CoworkerId":null"#, Value::Null, "CoworkerId"),
+        (r#""CoworkerId":-1"#, Value::Null, "CoworkerId"),
+        (
+            r#""CoworkerId":9223372036854775808"#,
+            Value::Null,
+            "CoworkerId",
+        ),
+        (r#""CoworkerId":{}"#, Value::Null, "CoworkerId"),
         (r#""CoworkerId":true"#, Value::Null, "CoworkerId"),
         (r#""CoworkerId":[1]"#, Value::Null, "CoworkerId"),
         (r#""CoworkerId":0"#, Value::Null, "CoworkerId"),
@@ -175,7 +208,13 @@ pub fn arb_invalid() -> impl Strategy<Value = Invalid> {
         Invalid {
             raw: format!("{{{}}}", parts.join(",")),
             properties: vec![prop.to_string()],
+            settled: false,
         }
+    });
+    let quoted = Just(Invalid {
+        raw: r#"{"CoworkerId":"12","Name":"n"}"#.to_string(),
+        properties: vec!["CoworkerId".to_string()],
+        settled: true,
     });
     let body_cases = prop::sample::select(vec![
         (r#"{"CoworkerId":1,"Name":"#.to_string(), vec![]),
@@ -202,14 +241,20 @@ pub fn arb_invalid() -> impl Strategy<Value = Invalid> {
             vec!["Value".to_string(), String::new()],
         ),
     ])
-    .prop_map(|(raw, properties)| Invalid { raw, properties });
-    prop_oneof![3 => field_cases, 1 => body_cases]
+    .prop_map(|(raw, properties)| Invalid {
+        raw,
+        properties,
+        settled: false,
+    });
+    prop_oneof![6 => field_cases, 2 => body_cases, 1 => quoted]
 }
 
 fn arb_filter_text() -> impl Strategy<Value = Option<String>> {
     prop_oneof![
         4 => Just(None),
-        1 => prop::sample::select(vec!["a", "A", "ph", "ü", "%", "&", " ", "\"", "ta"]).prop_map(|s| Some(s.to_string())),
+        2 => prop::sample::select(vec![
+            "a", "A", "ph", "ü", "Ü", "%", "&", " ", "\"", "ta", "'", "\\", "+", ";", "--", "it's", "ALPHA", "日", "🚀", "_", "%25",
+        ]).prop_map(|s| Some(s.to_string())),
         1 => arb_text().prop_map(|s| Some(s.chars().take(4).collect())),
     ]
 }
@@ -218,7 +263,12 @@ fn arb_range() -> impl Strategy<Value = Option<RangeSpec>> {
     prop_oneof![
         4 => Just(None),
         1 => (any::<bool>(), prop::option::of(-90i64..5), prop::option::of(-5i64..90))
-            .prop_map(|(created, from_minutes, to_minutes)| Some(RangeSpec { created, from_minutes, to_minutes })),
+            .prop_map(|(created, from_minutes, to_minutes)| Some(RangeSpec { created, from_minutes, to_minutes, anchor: None })),
+        1 => (any::<bool>(), any::<usize>(), any::<bool>(), -1i64..=1, any::<bool>())
+            .prop_map(|(created, target, from_created, offset, to)| Some(RangeSpec {
+                created, from_minutes: None, to_minutes: None,
+                anchor: Some(Anchor { target, from_created, offset, to }),
+            })),
     ]
 }
 
@@ -226,9 +276,14 @@ fn arb_malformed() -> impl Strategy<Value = Option<(String, String)>> {
     prop_oneof![
         12 => Just(None),
         1 => prop::sample::select(vec![
-            ("page", "0"), ("page", "-1"), ("page", "x"), ("size", "0"), ("size", "1001"), ("size", "1e3"), ("dir", "0"),
-            ("dir", "up"), ("orderBy", "Password"), ("orderBy", "name"), ("CoworkerSetting_Coworker", "abc"),
+            ("page", "0"), ("page", "-1"), ("page", "x"), ("page", "1.5"), ("page", ""), ("page", "18446744073709551616"),
+            ("size", "0"), ("size", "-3"), ("size", "1001"), ("size", "1e3"), ("size", "2.5"), ("size", ""),
+            ("size", "99999999999999999999"), ("dir", "0"), ("dir", "up"), ("dir", ""), ("dir", "2"),
+            ("orderBy", "Password"), ("orderBy", "name"), ("orderBy", ""), ("orderBy", "Name;--"), ("orderBy", "Name DESC"),
+            ("CoworkerSetting_Coworker", "abc"), ("CoworkerSetting_Coworker", "9223372036854775808"),
+            ("CoworkerSetting_Coworker", "1.5"),
             ("from_CoworkerSetting_CreatedOn", "2025-13-01T00:00"), ("to_CoworkerSetting_UpdatedOn", "yesterday"),
+            ("from_CoworkerSetting_UpdatedOn", "'; --"), ("to_CoworkerSetting_CreatedOn", "2025-01-01T25:00"),
         ])
         .prop_map(|(k, v)| Some((k.to_string(), v.to_string()))),
     ]
@@ -242,7 +297,7 @@ pub fn arb_list() -> impl Strategy<Value = ListSpec> {
     (
         (
             0u8..3,
-            1u64..5,
+            prop_oneof![12 => 1u64..5, 1 => Just(3_000_000_000u64)],
             1u64..7,
             prop::sample::select(orders),
             any::<bool>(),

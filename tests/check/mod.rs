@@ -26,6 +26,7 @@ fn config(base_url: String) -> CheckConfig {
         read_only: false,
         strict: true,
         show_secrets: false,
+        require: vec![],
     }
 }
 

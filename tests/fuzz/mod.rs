@@ -37,6 +37,8 @@ fn config(base_url: String, seed: u64, cases: u32, replay_out: std::path::PathBu
         max_steps: 12,
         replay_out,
         show_secrets: false,
+        strict: false,
+        require: vec![],
     }
 }
 
