@@ -3,6 +3,7 @@
 //!
 //! - `check`: the contract runner against the mock and against broken implementations.
 //! - `fuzz`: the fuzzer against the mock and against broken implementations; shrink and replay.
+//! - `verdict`: conformant-but-different and broken implementations (tables), for check and fuzz.
 //! - `util`: start a server, send requests, check bodies against schemas.
 //! - `hostile`: raw-TCP hostile input, limits, mixed load, secrets in logs.
 //! - `mock`: the mock's endpoints, validation, lists, auth, CORS, model and concurrency tests.
@@ -15,3 +16,4 @@ mod fuzz;
 mod hostile;
 mod mock;
 mod util;
+mod verdict;

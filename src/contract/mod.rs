@@ -39,6 +39,8 @@ pub struct Namespace {
     /// The main customer, and a second one for "same Name, other customer".
     pub customer: i64,
     pub other_customer: i64,
+    /// Where the start-up probe of optional endpoints writes.
+    pub probe_customer: i64,
     /// Every Name this run writes starts with it.
     pub prefix: String,
 }
@@ -52,6 +54,7 @@ impl Namespace {
         Namespace {
             customer,
             other_customer: customer + 1,
+            probe_customer: customer + 2,
             prefix: format!("ctr{}", &tag[..8]),
         }
     }
@@ -186,7 +189,9 @@ pub async fn run(cfg: CheckConfig) -> Report {
 /// Probes the optional endpoints and reports each that is missing: one line that
 /// says why, or a failure when `--require` names it.
 async fn discover(r: &mut Runner) {
-    let (customer, prefix, writes) = (r.ns.customer, r.ns.prefix.clone(), !r.cfg.read_only);
+    // The probe record lives in a customer of its own: a target without delete
+    // keeps it, and the list checks count the run's customer exactly.
+    let (customer, prefix, writes) = (r.ns.probe_customer, r.ns.prefix.clone(), !r.cfg.read_only);
     r.surface = surface::discover(&mut r.s, customer, &prefix, writes).await;
     r.report.facts.push(("surface".into(), r.surface.summary()));
     for op in Op::ALL {

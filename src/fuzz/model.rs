@@ -385,7 +385,8 @@ pub fn check(
             if let Err(exact) = list_exactly(&v, &q, m) {
                 // The model is the mock's settled reading; the docs allow others.
                 // What they do not allow shows in the response's own properties.
-                documented_list(&v, &q, m)?;
+                documented_list(&v, &q, m)
+                    .map_err(|documented| format!("{documented} ({exact})"))?;
                 return judge.settled(exact);
             }
         }

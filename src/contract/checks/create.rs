@@ -139,6 +139,7 @@ pub async fn create(r: &mut Runner) -> Vec<Created> {
     let (mut envelope, mut fresh, mut read_back, mut refused) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut created: Vec<Created> = Vec::new();
+    let mut handed_out = std::collections::HashSet::new();
     for body in create_bodies(r) {
         let Some((ex, id)) = r.s.create(&body).await else {
             break;
@@ -156,7 +157,7 @@ pub async fn create(r: &mut Runner) -> Vec<Created> {
         }
         envelope.extend(action_problems(r, &ex, MSG_CREATED));
         let Some(id) = id else { continue };
-        if created.iter().any(|c| c.id == id) {
+        if !handed_out.insert(id) {
             fresh.push(r.s.evidence(
                 &ex,
                 format!("Id {id} was handed out twice"),
