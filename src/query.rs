@@ -4,11 +4,12 @@
 //! contract runner only states properties of responses and does not.
 
 use std::cmp::Ordering;
+use std::num::IntErrorKind;
 
 use chrono::NaiveDateTime;
 use serde_json::Value;
 
-use crate::resource::{FieldError, Record, Timestamp};
+use crate::resource::{FieldError, Record, Timestamp, msg};
 
 pub const DEFAULT_PAGE: u64 = 1;
 pub const DEFAULT_SIZE: u64 = 25;
@@ -70,19 +71,52 @@ impl SortField {
         SortField::ALL.into_iter().find(|f| f.name() == s)
     }
 
-    /// Orders two records by this field alone; null sorts before any value.
+    /// Orders two records by this field alone, ascending: numbers and timestamps by
+    /// value, text by [`compare_text`], null before any value. Records equal here
+    /// (text equal after case folding included) are left for the Id tiebreak.
     pub fn compare(self, a: &Record, b: &Record) -> Ordering {
         match self {
             SortField::Id => a.id.cmp(&b.id),
             SortField::CoworkerId => a.coworker_id.cmp(&b.coworker_id),
-            SortField::Name => a.name.cmp(&b.name),
-            SortField::Value => a.value.cmp(&b.value),
-            SortField::EncryptedValue => a.encrypted_value.cmp(&b.encrypted_value),
+            SortField::Name => compare_text(&a.name, &b.name),
+            SortField::Value => compare_optional_text(&a.value, &b.value),
+            SortField::EncryptedValue => {
+                compare_optional_text(&a.encrypted_value, &b.encrypted_value)
+            }
             SortField::CreatedOn => a.created_on.cmp(&b.created_on),
             SortField::UpdatedOn => a.updated_on.cmp(&b.updated_on),
-            SortField::UpdatedBy => a.updated_by.cmp(&b.updated_by),
-            SortField::SystemId => a.system_id.cmp(&b.system_id),
+            SortField::UpdatedBy => compare_optional_text(&a.updated_by, &b.updated_by),
+            SortField::SystemId => compare_optional_text(&a.system_id, &b.system_id),
         }
+    }
+}
+
+/// The list's text order: case-insensitive, as the vendor's database collation is
+/// (`alpha` < `Beta` < `gamma`). The fold is Unicode simple lower-casing
+/// (`char::to_lowercase`, no locale, no normalisation); the folded strings then
+/// compare character by character by code point. Two strings that fold alike are
+/// equal here, whatever their case, so the list's Id tiebreak decides between them.
+pub fn compare_text(a: &str, b: &str) -> Ordering {
+    // Same order as the general path (an ASCII letter folds to one ASCII letter),
+    // without building the folded characters.
+    if a.is_ascii() && b.is_ascii() {
+        return a
+            .bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.bytes().map(|c| c.to_ascii_lowercase()));
+    }
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .cmp(b.chars().flat_map(char::to_lowercase))
+}
+
+/// [`compare_text`] with null before any text.
+fn compare_optional_text(a: &Option<String>, b: &Option<String>) -> Ordering {
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (Some(x), Some(y)) => compare_text(x, y),
     }
 }
 
@@ -144,40 +178,53 @@ impl ListQuery {
             let val = val.as_ref();
             let bad = |msg: &str| FieldError::new(key, Value::String(val.to_string()), msg);
             match key {
-                "page" => match val.parse::<u64>() {
-                    Ok(n) if n >= 1 => q.page = n,
-                    _ => errors.push(bad("must be an integer of at least 1")),
+                "page" => match integer_text(val) {
+                    IntegerText::Int(n) if n >= 1 => q.page = n.unsigned_abs(),
+                    IntegerText::OutOfRange => errors.push(bad(msg::POSITIVE_OUT_OF_RANGE)),
+                    _ => errors.push(bad(msg::PAGE)),
                 },
-                "size" => match val.parse::<u64>() {
-                    Ok(n) if (1..=MAX_SIZE).contains(&n) => q.size = n,
-                    _ => errors.push(bad("must be an integer from 1 to 1000")),
+                "size" => match integer_text(val) {
+                    IntegerText::Int(n) if (1..=MAX_SIZE as i64).contains(&n) => {
+                        q.size = n.unsigned_abs()
+                    }
+                    IntegerText::OutOfRange => errors.push(bad(msg::SIZE_OUT_OF_RANGE)),
+                    _ => errors.push(bad(msg::SIZE)),
                 },
                 "orderBy" => match SortField::parse(val) {
                     Some(f) => q.order_by = f,
-                    None => errors.push(bad(
-                        "must be one of Id, CoworkerId, Name, Value, EncryptedValue, CreatedOn, UpdatedOn, UpdatedBy, SystemId",
-                    )),
+                    None => errors.push(bad(msg::ORDER_BY)),
                 },
                 "dir" => match val {
                     "1" => q.ascending = true,
                     "-1" => q.ascending = false,
-                    _ => errors.push(bad("must be 1 (ascending) or -1 (descending)")),
+                    _ => errors.push(bad(msg::DIR)),
                 },
-                P_COWORKER | P_COWORKER_ALIAS if !val.is_empty() => match val.parse::<i64>() {
-                    Ok(n) => q.coworker = Some(n),
-                    Err(_) => errors.push(bad("must be an integer")),
+                P_COWORKER | P_COWORKER_ALIAS if !val.is_empty() => match integer_text(val) {
+                    IntegerText::Int(n) => q.coworker = Some(n),
+                    IntegerText::OutOfRange => errors.push(bad(msg::INTEGER_OUT_OF_RANGE)),
+                    IntegerText::NotInteger => errors.push(bad(msg::INTEGER)),
                 },
                 P_NAME if !val.is_empty() => q.name = Some(val.to_string()),
                 P_VALUE if !val.is_empty() => q.value = Some(val.to_string()),
                 P_ENCRYPTED if !val.is_empty() => q.encrypted_value = Some(val.to_string()),
-                P_FROM_CREATED | P_TO_CREATED | P_FROM_UPDATED | P_TO_UPDATED if !val.is_empty() => {
+                P_FROM_CREATED | P_TO_CREATED | P_FROM_UPDATED | P_TO_UPDATED
+                    if !val.is_empty() =>
+                {
                     let is_to = key.starts_with("to_");
                     match parse_range_bound(val, is_to) {
                         Some(t) => {
-                            let r = if key.ends_with("CreatedOn") { &mut q.created } else { &mut q.updated };
-                            if is_to { r.to = Some(t) } else { r.from = Some(t) }
+                            let r = if key.ends_with("CreatedOn") {
+                                &mut q.created
+                            } else {
+                                &mut q.updated
+                            };
+                            if is_to {
+                                r.to = Some(t)
+                            } else {
+                                r.from = Some(t)
+                            }
                         }
-                        None => errors.push(bad("must be a date and time as YYYY-MM-DDTHH:mm (UTC)")),
+                        None => errors.push(bad(msg::MINUTE)),
                     }
                 }
                 _ => {}
@@ -203,7 +250,8 @@ impl ListQuery {
             && self.updated.contains(r.updated_on)
     }
 
-    /// The list order: the field in the asked direction, ties by Id ascending.
+    /// The list order: the field in the asked direction, then Id ascending whatever
+    /// the direction (`dir=-1` reverses the field's order, not the tiebreak).
     pub fn compare(&self, a: &Record, b: &Record) -> Ordering {
         let by_field = self.order_by.compare(a, b);
         let by_field = if self.ascending {
@@ -258,6 +306,33 @@ impl ListQuery {
             }
         }
         s.finish()
+    }
+}
+
+/// What a query parameter's text is, as a signed 64-bit integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntegerText {
+    Int(i64),
+    /// Digits (with an optional sign) beyond the signed 64-bit range.
+    OutOfRange,
+    /// Anything else: empty, non-numeric, fractional.
+    NotInteger,
+}
+
+/// Reads a query parameter (or one batch id) as a signed 64-bit integer, telling a
+/// number too large apart from text that is no integer at all.
+pub fn integer_text(s: &str) -> IntegerText {
+    match s.parse::<i64>() {
+        Ok(n) => IntegerText::Int(n),
+        Err(e)
+            if matches!(
+                e.kind(),
+                IntErrorKind::PosOverflow | IntErrorKind::NegOverflow
+            ) =>
+        {
+            IntegerText::OutOfRange
+        }
+        Err(_) => IntegerText::NotInteger,
     }
 }
 
@@ -436,6 +511,87 @@ mod tests {
                 has_next: false,
                 has_previous: true
             }
+        );
+    }
+
+    #[test]
+    fn text_compares_case_insensitively_by_folded_code_points() {
+        use Ordering::{Equal, Greater, Less};
+        for (a, b, expected) in [
+            ("alpha", "Beta", Less),
+            ("Beta", "gamma", Less),
+            ("ABC", "abc", Equal),
+            ("a", "AB", Less),
+            ("", "a", Less),
+            ("Zulu", "\u{c4}hm", Less),
+            ("\u{e9}", "E", Greater),
+            ("\u{c9}", "\u{e9}", Equal),
+            ("\u{212A}elvin", "kelvin", Equal),
+            ("_", "a", Less),
+            ("_", "A", Less),
+        ] {
+            assert_eq!(compare_text(a, b), expected, "{a:?} vs {b:?}");
+            assert_eq!(compare_text(b, a), expected.reverse(), "{b:?} vs {a:?}");
+        }
+    }
+
+    #[test]
+    fn ties_after_folding_go_to_id_ascending_in_both_directions() {
+        let record = |id: i64, name: &str, value: Option<&str>| {
+            let input = crate::resource::SettingInput {
+                coworker_id: 1,
+                name: name.into(),
+                value: value.map(String::from),
+                encrypted_value: None,
+            };
+            Record::new(id, input, "a@b.c", Timestamp(0))
+        };
+        let records = [
+            record(1, "beta", Some("x")),
+            record(2, "Alpha", None),
+            record(3, "BETA", Some("X")),
+            record(4, "alpha", Some("y")),
+        ];
+        for (order_by, ascending, expected) in [
+            (SortField::Name, true, [2, 4, 1, 3]),
+            (SortField::Name, false, [1, 3, 2, 4]),
+            (SortField::Value, true, [2, 1, 3, 4]),
+            (SortField::Value, false, [4, 1, 3, 2]),
+        ] {
+            let q = ListQuery {
+                order_by,
+                ascending,
+                ..ListQuery::default()
+            };
+            let mut sorted = records.clone();
+            sorted.sort_by(|a, b| q.compare(a, b));
+            let ids: Vec<i64> = sorted.iter().map(|r| r.id).collect();
+            assert_eq!(ids, expected, "{order_by:?} ascending={ascending}");
+        }
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_are_told_apart_from_non_integers() {
+        for (text, expected) in [
+            ("9223372036854775807", IntegerText::Int(i64::MAX)),
+            ("-9223372036854775808", IntegerText::Int(i64::MIN)),
+            ("+5", IntegerText::Int(5)),
+            ("9223372036854775808", IntegerText::OutOfRange),
+            ("-9223372036854775809", IntegerText::OutOfRange),
+            ("18446744073709551616", IntegerText::OutOfRange),
+            ("1.5", IntegerText::NotInteger),
+            ("1e3", IntegerText::NotInteger),
+            ("", IntegerText::NotInteger),
+            ("x", IntegerText::NotInteger),
+        ] {
+            assert_eq!(integer_text(text), expected, "{text:?}");
+        }
+        let errs =
+            ListQuery::parse("page=18446744073709551616&size=99999999999999999999").unwrap_err();
+        let messages: Vec<&str> = errs.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [msg::POSITIVE_OUT_OF_RANGE, msg::SIZE_OUT_OF_RANGE]
         );
     }
 

@@ -24,6 +24,21 @@ pub const MSG_DELETED: &str = "CoworkerSetting was successfully deleted.";
 pub mod msg {
     pub const REQUIRED: &str = "is a required field";
     pub const POSITIVE_INTEGER: &str = "must be an integer greater than 0";
+    pub const INTEGER: &str = "must be an integer";
+    // Integers are signed 64-bit. One beyond that range is named as such, so a huge
+    // positive number is never told it "must be greater than 0".
+    pub const POSITIVE_OUT_OF_RANGE: &str =
+        "is out of range: must be an integer between 1 and 9223372036854775807";
+    pub const INTEGER_OUT_OF_RANGE: &str =
+        "is out of range: must be an integer between -9223372036854775808 and 9223372036854775807";
+    pub const PAGE: &str = "must be an integer of at least 1";
+    pub const SIZE: &str = "must be an integer from 1 to 1000";
+    pub const SIZE_OUT_OF_RANGE: &str = "is out of range: must be an integer from 1 to 1000";
+    pub const ORDER_BY: &str = "must be one of Id, CoworkerId, Name, Value, EncryptedValue, CreatedOn, UpdatedOn, UpdatedBy, SystemId";
+    pub const DIR: &str = "must be 1 (ascending) or -1 (descending)";
+    pub const MINUTE: &str = "must be a date and time as YYYY-MM-DDTHH:mm (UTC)";
+    pub const BATCH_IDS: &str = "must be a list of integer ids such as [1,2,3]";
+    pub const BATCH_TOO_MANY: &str = "must list at most 1000 ids";
     pub const STRING: &str = "must be a string";
     pub const STRING_OR_NULL: &str = "must be a string or null";
     pub const DUPLICATE: &str = "a setting with this Name already exists for this customer";
@@ -207,11 +222,29 @@ pub fn parse_create(body: &[u8]) -> Result<SettingInput, Vec<FieldError>> {
     }
 }
 
-/// Parses and validates an update body: `Id` plus the create fields.
+/// Parses and validates an update body: `Id` plus the create fields. Any integer
+/// `Id` passes here: one that is 0 or negative names no record, so the update is a
+/// 404 like any other Id that does not exist.
 pub fn parse_update(body: &[u8]) -> Result<(i64, SettingInput), Vec<FieldError>> {
     let obj = parse_object(body)?;
     let mut errors = Vec::new();
-    let id = positive_integer(&obj, "Id", &mut errors);
+    let id = match obj.get("Id") {
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new("Id", Value::Null, msg::REQUIRED));
+            None
+        }
+        Some(v) => match json_integer(v) {
+            JsonInteger::Int(n) => Some(n),
+            JsonInteger::OutOfRange => {
+                errors.push(FieldError::new("Id", v.clone(), msg::POSITIVE_OUT_OF_RANGE));
+                None
+            }
+            JsonInteger::NotInteger => {
+                errors.push(FieldError::new("Id", v.clone(), msg::INTEGER));
+                None
+            }
+        },
+    };
     let input = validate_fields(&obj, &mut errors);
     match (id, input) {
         (Some(id), Some(input)) if errors.is_empty() => Ok((id, input)),
@@ -290,13 +323,52 @@ fn positive_integer(
             errors.push(FieldError::new(field, Value::Null, msg::REQUIRED));
             None
         }
-        Some(v) => match v.as_i64() {
-            Some(n) if n > 0 => Some(n),
+        Some(v) => match json_integer(v) {
+            JsonInteger::Int(n) if n > 0 => Some(n),
+            JsonInteger::OutOfRange => {
+                errors.push(FieldError::new(
+                    field,
+                    v.clone(),
+                    msg::POSITIVE_OUT_OF_RANGE,
+                ));
+                None
+            }
             _ => {
                 errors.push(FieldError::new(field, v.clone(), msg::POSITIVE_INTEGER));
                 None
             }
         },
+    }
+}
+
+/// What a JSON value is, as a signed 64-bit integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonInteger {
+    Int(i64),
+    /// A whole number beyond the signed 64-bit range.
+    OutOfRange,
+    /// Not a number, or a number with a fraction or an exponent (`3.7`, `1e3`).
+    NotInteger,
+}
+
+/// Classifies a JSON value. serde_json reads an integer literal up to 2^64 - 1 as a
+/// u64 and a larger one as an f64, so a u64 above `i64::MAX` and a whole f64 of
+/// magnitude 2^63 or more are out of range. A smaller f64 came from a literal with a
+/// fraction or an exponent, which is not an integer whatever its value.
+pub fn json_integer(v: &Value) -> JsonInteger {
+    const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+    let Value::Number(n) = v else {
+        return JsonInteger::NotInteger;
+    };
+    if let Some(i) = n.as_i64() {
+        JsonInteger::Int(i)
+    } else if n.is_u64() {
+        JsonInteger::OutOfRange
+    } else {
+        match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() >= TWO_POW_63 => JsonInteger::OutOfRange,
+            _ => JsonInteger::NotInteger,
+        }
     }
 }
 
@@ -440,6 +512,38 @@ mod tests {
                 msg::REQUIRED
             )
         );
+    }
+
+    #[test]
+    fn json_numbers_beyond_64_bits_are_out_of_range_and_fractions_are_not_integers() {
+        for (text, expected) in [
+            ("9223372036854775807", JsonInteger::Int(i64::MAX)),
+            ("-9223372036854775808", JsonInteger::Int(i64::MIN)),
+            ("0", JsonInteger::Int(0)),
+            ("9223372036854775808", JsonInteger::OutOfRange),
+            ("18446744073709551616", JsonInteger::OutOfRange),
+            ("-9223372036854775809", JsonInteger::OutOfRange),
+            ("1e30", JsonInteger::OutOfRange),
+            ("3.7", JsonInteger::NotInteger),
+            ("1e3", JsonInteger::NotInteger),
+            ("1.0", JsonInteger::NotInteger),
+            ("\"12\"", JsonInteger::NotInteger),
+            ("true", JsonInteger::NotInteger),
+        ] {
+            let v: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(json_integer(&v), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn an_update_id_of_zero_or_below_passes_validation_for_the_404() {
+        for id in ["0", "-7"] {
+            let body = format!(r#"{{"Id":{id},"CoworkerId":1,"Name":"n"}}"#);
+            assert_eq!(
+                parse_update(body.as_bytes()).unwrap().0,
+                id.parse::<i64>().unwrap()
+            );
+        }
     }
 
     #[test]

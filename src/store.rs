@@ -1,6 +1,6 @@
 //! The in-memory store, the single source of truth for the mock: records by Id, the
-//! unique `(CoworkerId, Name)` index (which doubles as the "one customer ordered by
-//! Name" index), the monotonic Id allocator and list execution. It knows nothing of
+//! unique `(CoworkerId, Name)` index (which also finds one customer's records), the
+//! monotonic Id allocator and list execution. It knows nothing of
 //! sockets or HTTP.
 
 use std::borrow::Borrow;
@@ -59,7 +59,7 @@ pub struct ListResult {
 struct Inner {
     /// Every record by Id; iteration order is the default list order.
     by_id: BTreeMap<i64, Arc<Stored>>,
-    /// Enforces uniqueness, and serves "one customer, ordered by Name" without a sort.
+    /// Enforces uniqueness, and finds one customer's records without a scan.
     /// Keyed by the records themselves, so a name is never copied into the index.
     by_key: BTreeSet<ByKey>,
 }
@@ -352,9 +352,11 @@ impl Store {
             .collect()
     }
 
-    /// Runs a list query. Two shapes are served from an index without a sort: the
-    /// default order (by Id) with no filter, and one customer ordered by Name with no
-    /// other filter; everything else filters then sorts the matches.
+    /// Runs a list query. The default order (by Id) with no filter is served from the
+    /// Id index without a sort; a customer filter narrows the candidates through the
+    /// `(CoworkerId, Name)` index; everything else filters then sorts the matches.
+    /// That index is not used for order: it holds names in exact (byte) order, while
+    /// the list sorts text case-insensitively.
     pub fn list(&self, q: &ListQuery) -> ListResult {
         let inner = self.read();
         let (offset, size) = (q.offset(), q.size as usize);
@@ -374,16 +376,6 @@ impl Store {
                     .take_while(move |k| k.0.record.coworker_id == c)
                     .map(|k| &k.0)
             };
-            if q.order_by == SortField::Name && q.only_customer_filter() {
-                let total = customer().count() as u64;
-                let records = if q.ascending {
-                    page(&mut customer())
-                } else {
-                    let all: Vec<_> = customer().collect();
-                    page(&mut all.into_iter().rev())
-                };
-                return ListResult { records, total };
-            }
             return sorted_page(customer().filter(|s| q.matches(&s.record)).collect(), q);
         }
         if q.order_by == SortField::Id && q.only_customer_filter() {

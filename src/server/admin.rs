@@ -70,19 +70,27 @@ fn check_token(app: &App, req: &ApiRequest) -> Result<(), ApiResponse> {
 pub fn handle(app: &App, req: &ApiRequest) -> ApiResponse {
     let path = req.path.strip_suffix('/').unwrap_or(&req.path);
     let allow = ROUTES.iter().find(|(p, _)| *p == path).map(|(_, a)| *a);
+    let unknown = || {
+        let known: Vec<&str> = ROUTES.iter().map(|(p, _)| *p).collect();
+        not_found(&format!(
+            "No admin route is at {}. Admin routes: {}.",
+            req.path,
+            known.join(", ")
+        ))
+    };
+    // A preflight carries no credentials, so OPTIONS is answered before the token
+    // check; an unknown path gets its 404 rather than a list of methods it lacks.
     if req.method == Method::Options {
-        return ApiResponse::empty(204).with_header("allow", allow.unwrap_or("OPTIONS"));
+        return match allow {
+            Some(allow) => ApiResponse::empty(204).with_header("allow", allow),
+            None => unknown(),
+        };
     }
     if let Err(resp) = check_token(app, req) {
         return resp;
     }
     let Some(allow) = allow else {
-        let known: Vec<&str> = ROUTES.iter().map(|(p, _)| *p).collect();
-        return not_found(&format!(
-            "No admin route is at {}. Admin routes: {}.",
-            req.path,
-            known.join(", ")
-        ));
+        return unknown();
     };
     let method = if req.method == Method::Head {
         Method::Get

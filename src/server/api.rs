@@ -6,10 +6,10 @@ use bytes::{BufMut, BytesMut};
 use serde_json::{Value, json};
 
 use crate::auth::{Auth, AuthError, Role};
-use crate::query::{ListQuery, PageInfo};
+use crate::query::{IntegerText, ListQuery, PageInfo, integer_text};
 use crate::resource::{
     self, FieldError, MSG_CREATED, MSG_DELETED, MSG_UPDATED, Timestamp, action_envelope,
-    error_body, validation_envelope,
+    error_body, msg, validation_envelope,
 };
 use crate::server::App;
 use crate::server::types::{ApiRequest, ApiResponse, Method};
@@ -291,12 +291,18 @@ pub fn parse_batch_ids(query: &str) -> Result<Vec<i64>, FieldError> {
     if inner.is_empty() {
         return Ok(vec![]);
     }
-    let ids: Result<Vec<i64>, _> = inner.split(',').map(|s| s.trim().parse::<i64>()).collect();
-    match ids {
-        Ok(ids) if ids.len() > MAX_BATCH => Err(bad("must list at most 1000 ids")),
-        Ok(ids) => Ok(ids),
-        Err(_) => Err(bad("must be a list of integer ids such as [1,2,3]")),
+    let mut ids = Vec::new();
+    for part in inner.split(',') {
+        match integer_text(part.trim()) {
+            IntegerText::Int(id) => ids.push(id),
+            IntegerText::OutOfRange => return Err(bad(msg::INTEGER_OUT_OF_RANGE)),
+            IntegerText::NotInteger => return Err(bad(msg::BATCH_IDS)),
+        }
+        if ids.len() > MAX_BATCH {
+            return Err(bad(msg::BATCH_TOO_MANY));
+        }
     }
+    Ok(ids)
 }
 
 fn batch(app: &App, req: &ApiRequest) -> ApiResponse {

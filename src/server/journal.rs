@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::resource::FieldError;
+use crate::query::{IntegerText, integer_text};
+use crate::resource::{FieldError, msg};
 
 /// Shown in place of a secret.
 pub const MASK: &str = "***";
@@ -82,7 +83,9 @@ impl Filter {
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             let bad = |msg: &str| FieldError::new(&k, Value::String(v.to_string()), msg);
             match k.as_ref() {
-                "method" if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                // A blank value means no filter, as it does on the API's list.
+                "method" | "path" | "limit" if v.is_empty() => {}
+                "method" if !v.bytes().all(|b| b.is_ascii_alphabetic()) => {
                     errors.push(bad("must be an HTTP method such as GET or POST"))
                 }
                 "method" => f.method = Some(v.to_ascii_uppercase()),
@@ -90,9 +93,12 @@ impl Filter {
                     "must be a path starting with '/'; end it with '*' to match a prefix",
                 )),
                 "path" => f.path = Some(v.into_owned()),
-                "limit" => match v.parse::<usize>() {
-                    Ok(n) if n >= 1 => f.limit = Some(n),
-                    _ => errors.push(bad("must be an integer of at least 1")),
+                "limit" => match integer_text(&v) {
+                    IntegerText::Int(n) if n >= 1 => {
+                        f.limit = Some(usize::try_from(n).unwrap_or(usize::MAX))
+                    }
+                    IntegerText::OutOfRange => errors.push(bad(msg::POSITIVE_OUT_OF_RANGE)),
+                    _ => errors.push(bad(msg::PAGE)),
                 },
                 _ => errors.push(bad("is not a filter; use method, path or limit")),
             }
@@ -301,15 +307,20 @@ mod tests {
         assert_eq!(j.query(&Filter::parse("path=/a*").unwrap()).len(), 3);
         assert_eq!(j.query(&Filter::parse("limit=2").unwrap()).len(), 2);
         for bad in [
-            "method=",
             "method=G%20T",
             "path=a",
             "limit=0",
             "limit=x",
+            "limit=18446744073709551616",
             "colour=red",
         ] {
             assert!(Filter::parse(bad).is_err(), "{bad}");
         }
+        // A blank value is no filter, as on the API's list.
+        assert_eq!(
+            Filter::parse("method=&path=&limit=").unwrap(),
+            Filter::default()
+        );
     }
 
     #[test]

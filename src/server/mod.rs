@@ -380,13 +380,15 @@ fn with_cors(req: &ApiRequest, mut resp: ApiResponse) -> ApiResponse {
     // Echo the caller's origin (so credentialed fetches work); "*" when there is none.
     let credentials = req.origin.is_some();
     let origin = req.origin.clone().unwrap_or_else(|| "*".to_string());
-    if req.method == Method::Options {
-        // A preflight is answered whatever the path; the real request gets the 404/405.
-        let allow = api::Route::of(&req.path)
-            .allow()
-            .unwrap_or("GET, POST, PUT, DELETE, OPTIONS");
-        resp = ApiResponse::empty(204)
-            .with_header("allow", allow)
+    // The handler answers OPTIONS from its route table (`api::Route::allow`,
+    // `admin::ROUTES`), the same sets its 405s name in `Allow`; a preflight allows
+    // exactly those. An unknown path keeps its 404, so no browser is told that
+    // methods exist where nothing does.
+    if req.method == Method::Options
+        && (200..300).contains(&resp.status)
+        && let Some(allow) = resp.header("allow").map(str::to_string)
+    {
+        resp = resp
             .with_header("access-control-allow-methods", allow)
             .with_header("access-control-allow-headers", CORS_ALLOW_HEADERS)
             .with_header("access-control-max-age", "600");

@@ -179,6 +179,26 @@ async fn each_validation_rule_names_its_field_and_echoes_the_attempted_value() {
             vec![("CoworkerId", json!(-4), msg::POSITIVE_INTEGER)],
         ),
         (
+            json!({"CoworkerId": 3.7, "Name": "n"}),
+            vec![("CoworkerId", json!(3.7), msg::POSITIVE_INTEGER)],
+        ),
+        (
+            json!({"CoworkerId": 1e3, "Name": "n"}),
+            vec![("CoworkerId", json!(1e3), msg::POSITIVE_INTEGER)],
+        ),
+        (
+            json!({"CoworkerId": 9_223_372_036_854_775_808_u64, "Name": "n"}),
+            vec![(
+                "CoworkerId",
+                json!(9_223_372_036_854_775_808_u64),
+                msg::POSITIVE_OUT_OF_RANGE,
+            )],
+        ),
+        (
+            json!({"CoworkerId": u64::MAX, "Name": "n"}),
+            vec![("CoworkerId", json!(u64::MAX), msg::POSITIVE_OUT_OF_RANGE)],
+        ),
+        (
             json!({"CoworkerId": 1, "Name": "n", "Value": 3}),
             vec![("Value", json!(3), msg::STRING_OR_NULL)],
         ),
@@ -218,6 +238,137 @@ async fn each_validation_rule_names_its_field_and_echoes_the_attempted_value() {
             .collect();
         assert_eq!(v["Message"], joined.join("\n"));
     }
+}
+
+/// The exact 400 body for one bad field.
+fn one_error_body(property: &str, attempted: &str, message: &str) -> String {
+    format!(
+        r#"{{"Message":"{property}: {message}","Value":null,"Errors":[{{"AttemptedValue":{attempted},"Message":"{message}","PropertyName":"{property}"}}],"WasSuccessful":false}}"#
+    )
+}
+
+#[tokio::test]
+async fn integers_beyond_signed_64_bits_are_out_of_range_in_bodies() {
+    let s = TestServer::start().await;
+    let existing = s.create(31, "range", None).await;
+    // Raw text: serde_json reads up to 2^64 - 1 as u64 and beyond as f64; both are
+    // out of range, while fractions and exponents in range stay "not an integer".
+    let out = msg::POSITIVE_OUT_OF_RANGE;
+    let cases: Vec<(&str, String, String)> = vec![
+        (
+            "POST",
+            r#"{"CoworkerId":9223372036854775808,"Name":"n"}"#.into(),
+            one_error_body("CoworkerId", "9223372036854775808", out),
+        ),
+        (
+            "POST",
+            r#"{"CoworkerId":18446744073709551616,"Name":"n"}"#.into(),
+            one_error_body("CoworkerId", "1.8446744073709552e+19", out),
+        ),
+        (
+            "POST",
+            r#"{"CoworkerId":-9223372036854775809,"Name":"n"}"#.into(),
+            one_error_body("CoworkerId", "-9.223372036854776e+18", out),
+        ),
+        (
+            "POST",
+            r#"{"CoworkerId":1e30,"Name":"n"}"#.into(),
+            one_error_body("CoworkerId", "1e+30", out),
+        ),
+        (
+            "POST",
+            r#"{"CoworkerId":3.7,"Name":"n"}"#.into(),
+            one_error_body("CoworkerId", "3.7", msg::POSITIVE_INTEGER),
+        ),
+        (
+            "POST",
+            r#"{"CoworkerId":1e3,"Name":"n"}"#.into(),
+            one_error_body("CoworkerId", "1000.0", msg::POSITIVE_INTEGER),
+        ),
+        (
+            "PUT",
+            r#"{"Id":9223372036854775808,"CoworkerId":31,"Name":"range"}"#.into(),
+            one_error_body("Id", "9223372036854775808", out),
+        ),
+        (
+            "PUT",
+            format!(r#"{{"Id":{existing}.5,"CoworkerId":31,"Name":"range"}}"#),
+            one_error_body("Id", &format!("{existing}.5"), msg::INTEGER),
+        ),
+        (
+            "PUT",
+            r#"{"Id":"7","CoworkerId":31,"Name":"range"}"#.into(),
+            one_error_body("Id", r#""7""#, msg::INTEGER),
+        ),
+    ];
+    for (method, body, expected) in cases {
+        let r = s
+            .send(
+                HttpRequest::new(method, BASE_PATH)
+                    .header("Authorization", ADMIN)
+                    .raw_body("application/json", body.clone()),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{method} {body}");
+        body_matching(&r, Schema::ValidationError);
+        assert_eq!(
+            String::from_utf8_lossy(&r.body),
+            expected,
+            "{method} {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn integers_beyond_signed_64_bits_are_out_of_range_in_query_parameters() {
+    let s = TestServer::start().await;
+    let big = "18446744073709551616";
+    let cases = [
+        ("page", format!("page={big}"), msg::POSITIVE_OUT_OF_RANGE),
+        (
+            "page",
+            "page=9223372036854775808".to_string(),
+            msg::POSITIVE_OUT_OF_RANGE,
+        ),
+        ("size", format!("size={big}"), msg::SIZE_OUT_OF_RANGE),
+        (
+            "CoworkerSetting_Coworker",
+            format!("CoworkerSetting_Coworker={big}"),
+            msg::INTEGER_OUT_OF_RANGE,
+        ),
+        (
+            "CoworkerSetting_Coworker",
+            "CoworkerSetting_Coworker=-9223372036854775809".to_string(),
+            msg::INTEGER_OUT_OF_RANGE,
+        ),
+        ("page", "page=1.5".to_string(), msg::PAGE),
+        ("page", "page=".to_string(), msg::PAGE),
+        ("size", "size=3000000000".to_string(), msg::SIZE),
+    ];
+    for (property, query, message) in cases {
+        let r = s
+            .call("GET", &format!("{BASE_PATH}?{query}"), ADMIN, None)
+            .await;
+        assert_eq!(r.status, 400, "{query}");
+        body_matching(&r, Schema::ValidationError);
+        let attempted = json!(query.split_once('=').unwrap().1).to_string();
+        assert_eq!(
+            String::from_utf8_lossy(&r.body),
+            one_error_body(property, &attempted, message),
+            "{query}"
+        );
+    }
+    let r = s
+        .call("GET", &format!("{BASE_PATH}?id=[1,{big}]"), ADMIN, None)
+        .await;
+    assert_eq!(
+        String::from_utf8_lossy(&r.body),
+        one_error_body("id", &format!(r#""[1,{big}]""#), msg::INTEGER_OUT_OF_RANGE)
+    );
+    // The largest page is a page past the end, not an error.
+    let v = s.list("page=9223372036854775807").await;
+    assert_eq!(v["Records"], json!([]));
+    assert_eq!(v["CurrentPage"], json!(9_223_372_036_854_775_807_i64));
 }
 
 #[tokio::test]
@@ -333,6 +484,24 @@ async fn updating_checks_id_existence_and_uniqueness() {
         .await;
     assert_eq!(r.status, 404);
     body_matching(&r, Schema::Error);
+    // An Id of 0 or below names no record, like any other unknown Id.
+    for id in [0, -1, i64::MIN] {
+        let r = s
+            .call(
+                "PUT",
+                BASE_PATH,
+                ADMIN,
+                Some(&json!({"Id": id, "CoworkerId": 11, "Name": "z"})),
+            )
+            .await;
+        assert_eq!(r.status, 404, "Id {id}");
+        assert_eq!(
+            String::from_utf8_lossy(&r.body),
+            format!(
+                r#"{{"Status":404,"Message":"No CoworkerSetting has Id {id}.","WasSuccessful":false}}"#
+            )
+        );
+    }
     let r = s
         .call(
             "PUT",
@@ -484,14 +653,16 @@ fn sort_key(r: &Value, field: &str) -> Value {
     r[field].clone()
 }
 
-/// Independent of the store's code: nulls first, then strings by code point or numbers.
+/// Independent of the store's code: nulls first, then numbers by value and strings
+/// case-insensitively (each character lower-cased, then by code point).
 fn cmp_json(a: &Value, b: &Value) -> std::cmp::Ordering {
+    let fold = |s: &str| -> Vec<char> { s.chars().flat_map(char::to_lowercase).collect() };
     match (a, b) {
         (Value::Null, Value::Null) => std::cmp::Ordering::Equal,
         (Value::Null, _) => std::cmp::Ordering::Less,
         (_, Value::Null) => std::cmp::Ordering::Greater,
         (Value::Number(x), Value::Number(y)) => x.as_i64().cmp(&y.as_i64()),
-        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::String(x), Value::String(y)) => fold(x).cmp(&fold(y)),
         _ => panic!("unexpected types {a} {b}"),
     }
 }
@@ -534,6 +705,83 @@ async fn every_order_by_field_sorts_both_ways_with_ties_by_id() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn text_sorts_case_insensitively_with_ties_by_id_ascending_both_ways() {
+    let s = TestServer::start_with(empty_store(), ServerConfig::default()).await;
+    let mut id = std::collections::HashMap::new();
+    for (name, value) in [
+        ("beta", Some("b")),
+        ("Alpha", None),
+        ("alpha", Some("B")),
+        ("BETA", Some("a")),
+        ("gamma", None),
+        ("\u{c4}hm", Some("\u{e4}")),
+        ("Zulu", Some("A")),
+    ] {
+        id.insert(name, s.create(9, name, value).await);
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["Name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Equal after folding ("Alpha"/"alpha", "beta"/"BETA"): Id ascending in both
+    // directions. 'Ä' folds to 'ä', which follows 'z'.
+    let ascending = [
+        "Alpha", "alpha", "beta", "BETA", "gamma", "Zulu", "\u{c4}hm",
+    ];
+    let descending = [
+        "\u{c4}hm", "Zulu", "gamma", "beta", "BETA", "Alpha", "alpha",
+    ];
+    // With and without a customer filter (the two paths through the store).
+    for filter in ["", "&CoworkerSetting_Coworker=9"] {
+        let v = s.list(&format!("orderBy=Name&dir=1{filter}")).await;
+        assert_eq!(names(&v), ascending, "{filter}");
+        let v = s.list(&format!("orderBy=Name&dir=-1{filter}")).await;
+        assert_eq!(names(&v), descending, "{filter}");
+        // Paging through the same order gives the same records.
+        let mut paged = vec![];
+        for page in 1..=4 {
+            paged.extend(names(
+                &s.list(&format!("orderBy=Name&dir=-1&size=2&page={page}{filter}"))
+                    .await,
+            ));
+        }
+        assert_eq!(paged, descending, "{filter}");
+    }
+    // Value: nulls first ascending and last descending; "a"/"A" and "b"/"B" tie.
+    let ids_by = |v: &Value| -> Vec<i64> { ids(v) };
+    let v = s.list("orderBy=Value&dir=1").await;
+    assert_eq!(
+        ids_by(&v),
+        [
+            id["Alpha"],
+            id["gamma"],
+            id["BETA"],
+            id["Zulu"],
+            id["beta"],
+            id["alpha"],
+            id["\u{c4}hm"]
+        ]
+    );
+    let v = s.list("orderBy=Value&dir=-1").await;
+    assert_eq!(
+        ids_by(&v),
+        [
+            id["\u{c4}hm"],
+            id["beta"],
+            id["alpha"],
+            id["BETA"],
+            id["Zulu"],
+            id["Alpha"],
+            id["gamma"]
+        ]
+    );
 }
 
 fn ids(v: &Value) -> Vec<i64> {
@@ -663,6 +911,12 @@ async fn bad_list_parameters_get_the_validation_envelope_naming_each() {
             vec!["to_CoworkerSetting_UpdatedOn"],
         ),
         ("page=0&size=0", vec!["page", "size"]),
+        ("page=18446744073709551616", vec!["page"]),
+        ("size=3000000000", vec!["size"]),
+        (
+            "CoworkerSetting_Coworker=9223372036854775808",
+            vec!["CoworkerSetting_Coworker"],
+        ),
     ] {
         let r = s
             .call("GET", &format!("{BASE_PATH}?{query}"), ADMIN, None)
@@ -860,6 +1114,58 @@ async fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
 }
 
 #[tokio::test]
+async fn options_names_only_the_methods_a_path_answers_and_unknown_paths_are_404() {
+    let s = TestServer::start().await;
+    for (path, allow) in [
+        (BASE_PATH.to_string(), "GET, POST, PUT, OPTIONS"),
+        (item(87654303), "GET, DELETE, OPTIONS"),
+        ("/api/token".to_string(), "POST, OPTIONS"),
+        ("/__admin/health".to_string(), "GET, OPTIONS"),
+        ("/__admin/reset".to_string(), "POST, OPTIONS"),
+        ("/__admin/requests".to_string(), "GET, DELETE, OPTIONS"),
+    ] {
+        // Plain OPTIONS and a browser's preflight agree with the 405's Allow.
+        let r = s.send(HttpRequest::new("OPTIONS", path.as_str())).await;
+        assert_eq!(r.status, 204, "{path}");
+        assert_eq!(r.header("allow"), Some(allow), "{path}");
+        let r = s
+            .send(
+                HttpRequest::new("OPTIONS", path.as_str())
+                    .header("Origin", "http://localhost:5173")
+                    .header("Access-Control-Request-Method", "GET"),
+            )
+            .await;
+        assert_eq!(r.status, 204, "{path}");
+        assert_eq!(r.header("allow"), Some(allow), "{path}");
+        assert_eq!(
+            r.header("access-control-allow-methods"),
+            Some(allow),
+            "{path}"
+        );
+    }
+    for path in [
+        "/",
+        "/nope",
+        "/api/spaces/coworkersettings/abc",
+        "/api/spaces/coworkersettings/0",
+        "/__admin/nope",
+    ] {
+        let r = s
+            .send(HttpRequest::new("OPTIONS", path).header("Origin", "http://localhost:5173"))
+            .await;
+        assert_eq!(r.status, 404, "{path}");
+        body_matching(&r, Schema::Error);
+        assert_eq!(r.header("allow"), None, "{path}");
+        assert_eq!(r.header("access-control-allow-methods"), None, "{path}");
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("http://localhost:5173"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_body_over_the_limit_gets_413() {
     let config = ServerConfig {
         max_body: 1000,
@@ -896,8 +1202,10 @@ async fn cors_preflight_allows_the_headers_the_mock_reads() {
         r.header("access-control-allow-origin"),
         Some("http://localhost:5173")
     );
-    let methods = r.header("access-control-allow-methods").unwrap();
-    assert!(methods.contains("POST") && methods.contains("PUT") && methods.contains("GET"));
+    assert_eq!(
+        r.header("access-control-allow-methods"),
+        Some("GET, POST, PUT, OPTIONS")
+    );
     let headers = r
         .header("access-control-allow-headers")
         .unwrap()
