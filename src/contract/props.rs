@@ -69,9 +69,10 @@ fn compare_with(a: &Value, b: &Value, text: fn(&str, &str) -> Ordering) -> Order
     }
 }
 
-/// Text compared case-insensitively, the order the mock settles on.
+/// Text compared case-insensitively, the order the mock settles on (the crate's
+/// one definition of it).
 pub fn fold_cmp(a: &str, b: &str) -> Ordering {
-    a.to_lowercase().cmp(&b.to_lowercase())
+    crate::query::compare_text(a, b)
 }
 
 fn code_point_cmp(a: &str, b: &str) -> Ordering {
