@@ -11,7 +11,8 @@
 //! - [`fixtures`]: built-in and on-disk fixtures, checked at start-up.
 //! - [`schemas`]: the JSON Schemas in `schemas/`, compiled once.
 //! - [`server`]: hyper glue (the only module that touches hyper) and the API handlers.
-//! - [`contract`]: the contract runner behind `check`.
+//! - [`contract`]: the contract runner behind `check`: the session, the surface probe of
+//!   optional endpoints, response properties (`props`), and one file per check group.
 //! - [`fuzz`]: the proptest fuzzer behind `fuzz`: strategies, reference model, shrink and replay.
 //! - [`report`]: results of `check`/`fuzz` and their human, JUnit and JSON forms.
 //! - [`client`]: the HTTP client the runner, the fuzzer and the tests share.
