@@ -50,6 +50,11 @@ pub struct Model {
     /// The minute the case started, for range filters.
     pub now_minute: i64,
     pub live: Vec<Record>,
+    /// Values an update sent no field for: the mock sets them to null (a full-record
+    /// PUT, settled), a target may keep them. (Id, field, the value it may have kept.)
+    pub kept: Vec<(i64, &'static str, Option<String>)>,
+    /// Settled differences found while comparing records, for the judge.
+    pub differences: Vec<String>,
 }
 
 impl Model {
@@ -61,6 +66,8 @@ impl Model {
             prefix,
             now_minute,
             live: Vec::new(),
+            kept: Vec::new(),
+            differences: Vec::new(),
         }
     }
 
@@ -199,6 +206,20 @@ pub fn check(
     s: &Session,
     judge: &mut Judge,
 ) -> Result<(), String> {
+    let result = check_step(step, ex, m, s, judge);
+    for difference in std::mem::take(&mut m.differences) {
+        judge.settled(difference)?;
+    }
+    result
+}
+
+fn check_step(
+    step: &Step,
+    ex: &Exchange,
+    m: &mut Model,
+    s: &Session,
+    judge: &mut Judge,
+) -> Result<(), String> {
     let resp = ex.response().ok_or_else(|| {
         format!(
             "no response: {}",
@@ -271,7 +292,16 @@ pub fn check(
             let stamp = v["UpdatedOn"].as_str().and_then(Timestamp::parse);
             let by = v["UpdatedBy"].as_str().map(String::from);
             let fresh = m.record_for(body, id, stamp.unwrap_or(Timestamp(m.now_minute)), by);
+            m.kept.retain(|(k, _, _)| *k != id);
             if let Some(r) = m.live.iter_mut().find(|r| r.id == id) {
+                for (field, sent, old) in [
+                    ("Value", &body.value, &r.value),
+                    ("EncryptedValue", &body.encrypted_value, &r.encrypted_value),
+                ] {
+                    if *sent == super::strategies::Opt::Absent && old.is_some() {
+                        m.kept.push((id, field, old.clone()));
+                    }
+                }
                 *r = Record {
                     created_on: r.created_on,
                     ..fresh
@@ -584,6 +614,23 @@ fn same_record(v: &Value, m: &mut Model, id: i64) -> Result<(), String> {
             "Id {id} was returned but the model does not hold it"
         ));
     };
+    // A value an update left out, still there: the target kept it where the mock
+    // would have cleared it. Adopt it.
+    for (kid, field, old) in &m.kept {
+        if *kid == id && v[*field] == json!(old) && v[*field] != Value::Null {
+            let slot = if *field == "Value" {
+                &mut r.value
+            } else {
+                &mut r.encrypted_value
+            };
+            if slot != old {
+                *slot = old.clone();
+                m.differences.push(format!(
+                    "Id {id}: an update without {field} kept the old value (the mock sets it to null)"
+                ));
+            }
+        }
+    }
     let want = json!({"CoworkerId": r.coworker_id, "Name": r.name, "Value": r.value, "EncryptedValue": r.encrypted_value});
     for (k, w) in want.as_object().into_iter().flatten() {
         if v[k] != *w {

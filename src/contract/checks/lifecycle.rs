@@ -119,12 +119,12 @@ async fn agree(r: &mut Runner, live: &[(i64, Value)], gone: &[i64]) -> Vec<Evide
         }
     }
     let ex =
-        r.s.list(&format!("size=1000&CoworkerSetting_Coworker={c}"))
+        r.s.list(&format!("size=100&CoworkerSetting_Coworker={c}"))
             .await;
     let mut listed: Vec<Value> = Vec::new();
     match r.s.expect(&ex, 200, Schema::List) {
         Ok(v) => {
-            for p in paging_problems(&v, 1, 1000) {
+            for p in paging_problems(&v, 1, 100) {
                 problems.push(r.s.evidence(&ex, p, "paging fields that agree"));
             }
             if v["TotalItems"].as_u64() != Some(live.len() as u64) {
@@ -280,7 +280,7 @@ async fn update(r: &mut Runner, created: &[Created], live: &mut [(i64, Value)]) 
     for (needle, present) in [(&old_name, false), (&new_name, true)] {
         let ex =
             r.s.list(&format!(
-                "size=1000&CoworkerSetting_Coworker={c}&CoworkerSetting_Name={}",
+                "size=100&CoworkerSetting_Coworker={c}&CoworkerSetting_Name={}",
                 enc(needle)
             ))
             .await;
@@ -300,7 +300,7 @@ async fn update(r: &mut Runner, created: &[Created], live: &mut [(i64, Value)]) 
     }
     let ex =
         r.s.list(&format!(
-            "size=1000&CoworkerSetting_Coworker={c}&CoworkerSetting_Value=updated"
+            "size=100&CoworkerSetting_Coworker={c}&CoworkerSetting_Value=updated"
         ))
         .await;
     match r.s.expect(&ex, 200, Schema::List) {

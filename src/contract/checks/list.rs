@@ -165,7 +165,7 @@ pub struct FilterCase<'a> {
 
 pub async fn filter_check(r: &mut Runner, case: FilterCase<'_>, created: &[Created]) {
     let started = Instant::now();
-    let ex = r.s.list(&format!("size=1000&{}", case.query)).await;
+    let ex = r.s.list(&format!("size=100&{}", case.query)).await;
     let v = match r.s.expect(&ex, 200, Schema::List) {
         Ok(v) => v,
         Err(e) => return r.record(&case.name, started, vec![e], Outcome::Fail),
@@ -186,7 +186,7 @@ pub async fn filter_check(r: &mut Runner, case: FilterCase<'_>, created: &[Creat
             )
         })
         .collect();
-    for p in paging_problems(&v, 1, 1000) {
+    for p in paging_problems(&v, 1, 100) {
         hard.push(r.s.evidence(&ex, p, "paging fields that agree"));
     }
     let returned: HashSet<i64> = ids(&v).into_iter().collect();
@@ -329,7 +329,7 @@ pub async fn filters(r: &mut Runner, created: &[Created]) {
     let started = Instant::now();
     let ex =
         r.s.list(&format!(
-            "size=1000&CoworkerSetting_Coworker={c}&CoworkerSetting_Name=&to_CoworkerSetting_UpdatedOn="
+            "size=100&CoworkerSetting_Coworker={c}&CoworkerSetting_Name=&to_CoworkerSetting_UpdatedOn="
         ))
         .await;
     let (mut hard, mut soft) = (Vec::new(), Vec::new());
@@ -467,7 +467,7 @@ pub async fn ranges(r: &mut Runner, created: &[Created], name: &str) {
 /// bound; when the whole store fits one page, every record inside must be returned.
 pub async fn store_ranges(r: &mut Runner) {
     let started = Instant::now();
-    let ex = r.s.list("size=1000&orderBy=Id").await;
+    let ex = r.s.list("size=100&orderBy=Id").await;
     let Ok(all) = r.s.expect(&ex, 200, Schema::List) else {
         return r.skip(
             "list.filter.range.store",
@@ -541,7 +541,7 @@ pub async fn store_ranges(r: &mut Runner) {
     let mut problems = Vec::new();
     for b in bounds {
         let ex =
-            r.s.list(&format!("size=1000&orderBy=Id&{}", b.param()))
+            r.s.list(&format!("size=100&orderBy=Id&{}", b.param()))
                 .await;
         let v = match r.s.expect(&ex, 200, Schema::List) {
             Ok(v) => v,
