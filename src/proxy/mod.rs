@@ -1,0 +1,260 @@
+//! `nexudus-mock proxy`: a validating proxy in front of any implementation (a staging
+//! server, the vendor's API, this mock). Every request is forwarded unchanged through
+//! the crate's shared client and the answer relayed unchanged; on the way each
+//! exchange is validated with what `check` knows, violations are reported (log line,
+//! `X-Contract-Violations`, `GET /__admin/violations`), and with `--record DIR` the
+//! records seen are written as fixtures that `serve --fixtures DIR` replays.
+//!
+//! The HTTP side is the server's own (accept loop, limits, CORS, journal, log line):
+//! the proxy plugs in as its [`Forwarder`].
+//!
+//! - [`forward`]: the upstream request, the relayed answer, 502/504 when the upstream fails.
+//! - [`validate`]: the findings for one exchange.
+//! - [`record`]: the recorded records and their fixture file.
+//! - [`violations`]: the store behind `/__admin/violations`.
+
+pub mod forward;
+pub mod record;
+pub mod validate;
+pub mod violations;
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use thiserror::Error;
+
+use crate::client::HttpClient;
+use crate::fixtures::Fixtures;
+use crate::server::forward::{BoxFuture, ContractNote, ForwardRequest, Forwarded, Forwarder};
+use crate::server::types::{ApiRequest, ApiResponse, Method};
+use crate::server::{App, ServerConfig};
+use record::{RecordError, Recorder};
+use validate::{Endpoint, Exchange, Finding, Severity};
+
+pub const VIOLATIONS_HEADER: &str = "x-contract-violations";
+pub const WARNINGS_HEADER: &str = "x-contract-warnings";
+
+/// A checked `proxy` configuration.
+#[derive(Clone)]
+pub struct ProxyConfig {
+    /// The shared client, pointed at the upstream, with its timeout per call.
+    pub client: HttpClient,
+    /// Record every record returned into this directory.
+    pub record: Option<PathBuf>,
+    /// Answer a violating exchange with 502 and the violations.
+    pub fail_on_violation: bool,
+    /// Count differences from choices the docs leave open as violations.
+    pub strict: bool,
+    /// Violating exchanges `/__admin/violations` keeps.
+    pub violations_kept: usize,
+}
+
+#[derive(Debug, Error)]
+pub enum ProxyError {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("cannot set up the proxy: {0}")]
+    App(String),
+}
+
+/// The forwarder: the client, what it found and what it recorded.
+pub struct Proxy {
+    client: HttpClient,
+    recorder: Option<Recorder>,
+    violations: violations::Store,
+    fail_on_violation: bool,
+    strict: bool,
+}
+
+impl Proxy {
+    pub fn new(config: ProxyConfig) -> Result<Self, ProxyError> {
+        crate::schemas::init();
+        let recorder = config.record.as_deref().map(Recorder::open).transpose()?;
+        Ok(Proxy {
+            client: config.client,
+            recorder,
+            violations: violations::Store::new(config.violations_kept),
+            fail_on_violation: config.fail_on_violation,
+            strict: config.strict,
+        })
+    }
+
+    pub fn recorder(&self) -> Option<&Recorder> {
+        self.recorder.as_ref()
+    }
+
+    async fn handle(&self, req: ForwardRequest) -> Forwarded {
+        let upstream = forward::upstream_request(&req);
+        let resp = match self.client.send(&upstream).await {
+            Ok(r) => r,
+            Err(e) => {
+                return Forwarded {
+                    response: forward::upstream_failed(&self.client, &e),
+                    contract: None,
+                };
+            }
+        };
+        let api = &req.api;
+        let mut response = forward::relay(api.method, &resp);
+        let endpoint = match api.method {
+            // No body to check, and a preflight is not part of the contract.
+            Method::Head | Method::Options => Endpoint::Other,
+            _ => Endpoint::of(&api.method_name, &api.path, &api.query),
+        };
+        if endpoint == Endpoint::Other {
+            return Forwarded {
+                response,
+                contract: None,
+            };
+        }
+        let json: Option<Value> = serde_json::from_slice(&resp.body).ok();
+        let exchange = Exchange {
+            endpoint,
+            query: &api.query,
+            has_credentials: api.authorization.as_ref().is_some_and(|a| !a.is_empty()),
+            status: resp.status,
+            content_type: resp.header("content-type"),
+            content_encoding: resp.header("content-encoding"),
+            body: &resp.body,
+        };
+        let findings = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            validate::exchange(&exchange, json.as_ref())
+        }))
+        .unwrap_or_else(|_| {
+            tracing::error!(path = %api.path, query = %api.query, "validating an exchange panicked");
+            vec![Finding {
+                rule: "proxy.internal",
+                severity: Severity::Warning,
+                problem: "the proxy could not validate this exchange (an internal error, logged)"
+                    .into(),
+                expected: "a validated exchange".into(),
+            }]
+        });
+        self.record(endpoint, resp.status, json.as_ref()).await;
+
+        let (violations, warnings): (Vec<Finding>, Vec<Finding>) = findings
+            .into_iter()
+            .partition(|f| f.severity == Severity::Violation || self.strict);
+        let note = ContractNote {
+            violations: violations.len(),
+            warnings: warnings.len(),
+            summary: summary(if violations.is_empty() {
+                &warnings
+            } else {
+                &violations
+            }),
+        };
+        if !violations.is_empty() {
+            if self.fail_on_violation {
+                response = failed_contract(&req, resp.status, &violations);
+            }
+            self.violations.push(violations::Entry::new(
+                &req,
+                self.client.base_url(),
+                resp.status,
+                &resp.body,
+                violations,
+                warnings,
+            ));
+        }
+        response = response
+            .with_header(VIOLATIONS_HEADER, note.violations.to_string())
+            .with_header(WARNINGS_HEADER, note.warnings.to_string());
+        Forwarded {
+            response,
+            contract: Some(note),
+        }
+    }
+
+    /// Takes in the records of an answer and saves them before the response goes out,
+    /// so a client that got its answer finds the data on disk.
+    async fn record(&self, endpoint: Endpoint, status: u16, body: Option<&Value>) {
+        let Some(rec) = &self.recorder else { return };
+        if !rec.observe(endpoint, status, body) {
+            return;
+        }
+        let rec = rec.clone();
+        match tokio::task::spawn_blocking(move || rec.save()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "could not save the recorded records"),
+            Err(e) => tracing::error!(error = %e, "saving the recorded records failed"),
+        }
+    }
+}
+
+/// The first problems, short, for one log line.
+fn summary(findings: &[Finding]) -> String {
+    let mut parts: Vec<String> = findings
+        .iter()
+        .take(3)
+        .map(|f| format!("{}: {}", f.rule, crate::client::truncate(&f.problem, 160)))
+        .collect();
+    if findings.len() > 3 {
+        parts.push(format!("and {} more", findings.len() - 3));
+    }
+    parts.join("; ")
+}
+
+/// `--fail-on-violation`: the violations instead of the upstream's answer.
+fn failed_contract(
+    req: &ForwardRequest,
+    upstream_status: u16,
+    violations: &[Finding],
+) -> ApiResponse {
+    let first = violations
+        .first()
+        .map(|f| format!("{}: {}", f.rule, f.problem))
+        .unwrap_or_default();
+    let message = format!(
+        "The upstream's answer (HTTP {upstream_status}) broke the API contract ({} violation{}); first: {first}",
+        violations.len(),
+        if violations.len() == 1 { "" } else { "s" }
+    );
+    ApiResponse::raw_json(
+        502,
+        Bytes::from(
+            json!({
+                "Status": 502,
+                "Message": message,
+                "UpstreamStatus": upstream_status,
+                "RequestId": req.request_id,
+                "Violations": violations,
+                "WasSuccessful": false,
+            })
+            .to_string(),
+        ),
+    )
+}
+
+impl Forwarder for Proxy {
+    fn forward(&self, req: ForwardRequest) -> BoxFuture<'_, Forwarded> {
+        Box::pin(self.handle(req))
+    }
+
+    fn admin(&self, path: &str, req: &ApiRequest) -> Option<ApiResponse> {
+        (path == violations::PATH).then(|| self.violations.handle(req))
+    }
+
+    fn admin_routes(&self) -> &'static [(&'static str, &'static str)] {
+        &violations::ROUTES
+    }
+}
+
+/// The server, set up as the proxy: no records or users of its own, every API
+/// request forwarded.
+pub fn app(config: ProxyConfig, server: ServerConfig) -> Result<(App, Arc<Proxy>), ProxyError> {
+    let proxy = Arc::new(Proxy::new(config)?);
+    let app = App::new(
+        Fixtures {
+            records: vec![],
+            users: vec![],
+        },
+        server,
+    )
+    .map_err(|e| ProxyError::App(e.to_string()))?
+    .with_forwarder(proxy.clone());
+    Ok((app, proxy))
+}
