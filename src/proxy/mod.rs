@@ -133,6 +133,7 @@ impl Proxy {
                 expected: "a validated exchange".into(),
             }]
         });
+        let findings = scrub(findings, &[json.as_ref(), request_json(api).as_ref()], api);
         self.record(endpoint, resp.status, json.as_ref()).await;
 
         let (violations, warnings): (Vec<Finding>, Vec<Finding>) = findings
@@ -183,6 +184,64 @@ impl Proxy {
             Err(e) => tracing::error!(error = %e, "saving the recorded records failed"),
         }
     }
+}
+
+fn request_json(api: &ApiRequest) -> Option<Value> {
+    serde_json::from_slice(&api.body).ok()
+}
+
+/// Encrypted values (in the answer, the request body and the EncryptedValue filter)
+/// never reach the log line or the violations store, whatever a message quotes:
+/// schema errors and order problems quote the values they are about.
+fn scrub(mut findings: Vec<Finding>, bodies: &[Option<&Value>], api: &ApiRequest) -> Vec<Finding> {
+    if findings.is_empty() {
+        return findings;
+    }
+    fn collect(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                for (k, val) in map {
+                    match val {
+                        Value::String(s) if k.eq_ignore_ascii_case("EncryptedValue") => {
+                            out.push(s.clone())
+                        }
+                        _ => collect(val, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| collect(i, out)),
+            _ => {}
+        }
+    }
+    let mut secrets = Vec::new();
+    for body in bodies.iter().flatten() {
+        collect(body, &mut secrets);
+    }
+    secrets.extend(
+        form_urlencoded::parse(api.query.as_bytes())
+            .filter(|(k, _)| k == crate::query::P_ENCRYPTED)
+            .map(|(_, v)| v.into_owned()),
+    );
+    // Longest first, so a secret inside another is not left half shown.
+    secrets.retain(|s| s.chars().count() >= 2);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    let mask = |text: &mut String| {
+        for s in &secrets {
+            let escaped = Value::String(s.clone()).to_string();
+            let escaped = &escaped[1..escaped.len() - 1];
+            for form in [escaped, s.as_str()] {
+                if text.contains(form) {
+                    *text = text.replace(form, crate::server::journal::MASK);
+                }
+            }
+        }
+    };
+    for f in &mut findings {
+        mask(&mut f.problem);
+        mask(&mut f.expected);
+    }
+    findings
 }
 
 /// The first problems, short, for one log line.
@@ -257,4 +316,39 @@ pub fn app(config: ProxyConfig, server: ServerConfig) -> Result<(App, Arc<Proxy>
     .map_err(|e| ProxyError::App(e.to_string()))?
     .with_forwarder(proxy.clone());
     Ok((app, proxy))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::types::Method;
+
+    #[test]
+    fn encrypted_values_quoted_by_a_finding_are_masked() {
+        let api = ApiRequest {
+            method: Method::Get,
+            method_name: "GET".into(),
+            path: crate::resource::BASE_PATH.into(),
+            query: "orderBy=EncryptedValue&CoworkerSetting_EncryptedValue=filter-secret".into(),
+            authorization: None,
+            content_type: None,
+            origin: None,
+            body: Bytes::new(),
+        };
+        let answer = json!({"Records": [{"Id": 1, "EncryptedValue": "zz\"top"}, {"Id": 2, "EncryptedValue": "aa-secret"}]});
+        let finding = Finding {
+            rule: "list.order",
+            severity: Severity::Violation,
+            problem:
+                r#"Id 1 (EncryptedValue "zz\"top") comes before Id 2 (EncryptedValue "aa-secret")"#
+                    .into(),
+            expected: "only records matching filter-secret".into(),
+        };
+        let out = scrub(vec![finding], &[Some(&answer)], &api);
+        assert_eq!(
+            out[0].problem,
+            r#"Id 1 (EncryptedValue "***") comes before Id 2 (EncryptedValue "***")"#
+        );
+        assert_eq!(out[0].expected, "only records matching ***");
+    }
 }

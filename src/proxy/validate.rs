@@ -432,7 +432,10 @@ fn filters(f: &mut Findings, ex: &Exchange, q: &ListQuery, records: &[Value]) {
                     record.id,
                     describe(name, &record)
                 ),
-                format!("only records matching {}", ex.query),
+                format!(
+                    "only records matching {}",
+                    crate::server::journal::mask_query(ex.query)
+                ),
             );
         }
     }

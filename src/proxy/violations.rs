@@ -99,7 +99,12 @@ fn excerpt(body: &[u8]) -> String {
 /// answer, the credential masked, secrets in the body masked.
 fn curl(req: &ForwardRequest, upstream: &str) -> String {
     let api = &req.api;
-    let mut r = HttpRequest::new(&api.method_name, req.target.clone());
+    // The EncryptedValue filter's value is a secret, as in the journal.
+    let target = match req.target.split_once('?') {
+        Some((path, query)) => format!("{path}?{}", journal::mask_query(query)),
+        None => req.target.clone(),
+    };
+    let mut r = HttpRequest::new(&api.method_name, target);
     for (k, v) in &req.headers {
         if ["authorization", "content-type", "prefer"]
             .iter()
@@ -258,7 +263,10 @@ mod tests {
                 origin: None,
                 body: Bytes::from_static(br#"{"Id":1,"EncryptedValue":"cipher-in"}"#),
             },
-            target: crate::resource::BASE_PATH.into(),
+            target: format!(
+                "{}?CoworkerSetting_EncryptedValue=cipher-q",
+                crate::resource::BASE_PATH
+            ),
             headers: vec![
                 ("authorization".into(), "Bearer s3cret-token".into()),
                 ("content-type".into(), "application/json".into()),
@@ -275,12 +283,20 @@ mod tests {
             vec![],
         );
         let text = serde_json::to_string(&e).unwrap();
-        for secret in ["s3cret-token", "cipher-in", "cipher-out", "session=abc"] {
+        for secret in [
+            "s3cret-token",
+            "cipher-in",
+            "cipher-out",
+            "cipher-q",
+            "session=abc",
+        ] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
         }
         assert!(
             e.curl
-                .starts_with("curl -sS -X PUT 'http://up/api/spaces/coworkersettings'")
+                .starts_with("curl -sS -X PUT 'http://up/api/spaces/coworkersettings?"),
+            "{}",
+            e.curl
         );
         assert!(e.curl.contains("Bearer ***"), "{}", e.curl);
         let store = Store::new(2);

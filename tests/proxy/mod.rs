@@ -466,7 +466,7 @@ fn broken_targets() -> Vec<(&'static str, Layer, Ask, &'static str)> {
                 }
                 with_json(resp, &v)
             }),
-            list("/api/spaces/coworkersettings?orderBy=Id&dir=-1&size=5"),
+            list("/api/spaces/coworkersettings?orderBy=EncryptedValue&dir=-1&size=100"),
             "list.order",
         ),
         (
@@ -500,6 +500,20 @@ fn broken_targets() -> Vec<(&'static str, Layer, Ask, &'static str)> {
             "batch.only-asked",
         ),
     ]
+}
+
+fn encrypted_values(v: &Value) -> Vec<String> {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .flat_map(|(k, x)| match x {
+                Value::String(s) if k == "EncryptedValue" && s.len() >= 2 => vec![s.clone()],
+                _ => encrypted_values(x),
+            })
+            .collect(),
+        Value::Array(a) => a.iter().flat_map(encrypted_values).collect(),
+        _ => vec![],
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -578,6 +592,14 @@ async fn in_front_of_broken_targets_the_right_violation_is_reported_on_the_right
         if ask.0 == "GET" {
             assert_eq!(r.status, straight.status, "{name}");
             assert_eq!(r.body, straight.body, "{name}: relayed byte for byte");
+            // Messages quote values; encrypted ones never reach the store.
+            let shown = v.to_string();
+            for secret in encrypted_values(&straight.json().unwrap_or_default()) {
+                assert!(
+                    !shown.contains(&secret),
+                    "{name}: {secret:?} shown: {shown}"
+                );
+            }
         }
     }
 }
