@@ -141,7 +141,7 @@ async fn in_front_of_the_mock_a_whole_session_is_relayed_unchanged_with_no_viola
         format!("{BASE_PATH}?page=2&size=1&orderBy=Value&dir=1&CoworkerSetting_CoworkerId={c}"),
         format!("{BASE_PATH}?page=9&size=3&CoworkerSetting_Coworker={c}"),
         format!("{BASE_PATH}?CoworkerSetting_Value=BLUE&orderBy=CreatedOn&dir=-1"),
-        format!("{BASE_PATH}?size=100&orderBy=UpdatedBy"),
+        format!("{BASE_PATH}?size=100&orderBy=UpdatedBy&CoworkerSetting_Coworker={c}"),
         format!("{BASE_PATH}/{}", ids[1]),
         format!("{BASE_PATH}/?id=[{},{},999999999]", ids[2], ids[0]),
     ];
@@ -935,4 +935,48 @@ async fn the_binary_logs_each_violation_in_colour_on_the_request_line() {
     let good_line = err.lines().find(|l| l.contains("good-1")).unwrap();
     assert!(!good_line.contains("contract"), "{good_line:?}");
     assert!(!err.contains("admin-token"), "the log leaks the credential");
+}
+
+#[test]
+fn the_proxy_flags_parse_into_one_config_and_bad_ones_are_refused_with_a_reason() {
+    use clap::Parser;
+    use nexudus_mock::cli::{Cli, Command};
+    let parse = |args: &[&str]| {
+        let mut all = vec!["nexudus-mock", "proxy"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).map(|cli| match cli.command {
+            Command::Proxy(a) => a,
+            other => panic!("{other:?}"),
+        })
+    };
+    let a = parse(&[
+        "--upstream",
+        "http://127.0.0.1:9/prefix/",
+        "--record",
+        "rec",
+        "--fail-on-violation",
+        "--strict",
+        "--timeout",
+        "1500ms",
+        "--journal-size",
+        "7",
+    ])
+    .unwrap();
+    assert_eq!(a.port, 4011, "beside serve's 4010");
+    let (proxy, server) = a.config().unwrap();
+    assert_eq!(proxy.client.base_url(), "http://127.0.0.1:9/prefix");
+    assert_eq!(proxy.client.timeout(), Duration::from_millis(1500));
+    assert_eq!(proxy.record.as_deref(), Some(std::path::Path::new("rec")));
+    assert!(proxy.fail_on_violation && proxy.strict);
+    assert_eq!(
+        (proxy.violations_kept, server.frontend.journal_size),
+        (7, 7)
+    );
+    assert!(server.cors);
+    assert!(parse(&[]).is_err(), "--upstream is required");
+    assert!(parse(&["--upstream", "http://x", "--timeout", "soon"]).is_err());
+    let Err(e) = parse(&["--upstream", "ftp://x"]).unwrap().config() else {
+        panic!("ftp:// accepted");
+    };
+    assert!(e.contains("ftp://x") && e.contains("http://"), "{e}");
 }
