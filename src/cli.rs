@@ -30,6 +30,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Fuzz any implementation with generated request sequences; shrink and replay failures.
     Fuzz(FuzzArgs),
+    /// Forward to any implementation, validating every exchange; optionally record its records as fixtures.
+    Proxy(ProxyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -272,5 +274,91 @@ impl ServeArgs {
             frontend: self.frontend.config(),
             ..ServerConfig::default()
         }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Every request is forwarded unchanged and every answer relayed unchanged (bar hop-by-hop \
+headers, Accept-Encoding, and CORS, which the proxy answers as serve does). Each exchange with the \
+CoworkerSettings API is validated; violations show in the log line, in X-Contract-Violations and in \
+GET /__admin/violations. An upstream that fails gets 502 (504 on --timeout) with a JSON body."
+)]
+pub struct ProxyArgs {
+    /// Base URL of the implementation to forward to, e.g. http://staging.internal:8080
+    #[arg(long)]
+    pub upstream: String,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub addr: IpAddr,
+    /// Port to listen on (serve's is 4010, so both can run); 0 picks a free port.
+    #[arg(long, short, default_value_t = 4011)]
+    pub port: u16,
+    /// Write every record the upstream returns to DIR/coworkersettings.json (fixture format).
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// Answer an exchange that breaks the contract with 502 and the violations as JSON.
+    #[arg(long)]
+    pub fail_on_violation: bool,
+    /// Count differences from choices the docs leave open as violations, not warnings.
+    #[arg(long)]
+    pub strict: bool,
+    /// Longest wait for each upstream call (connect, answer and body); then 504.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Do not send CORS headers or answer preflights (preflights are then forwarded).
+    #[arg(long)]
+    pub no_cors: bool,
+    /// Largest request body in bytes (larger gets 413).
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_body: usize,
+    /// Token the admin API (/__admin) requires; needed to bind a non-loopback address.
+    #[arg(long, env = "NEXUDUS_MOCK_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Requests the journal (GET /__admin/requests) keeps, and violating exchanges
+    /// GET /__admin/violations keeps.
+    #[arg(long, default_value_t = crate::server::frontend::DEFAULT_JOURNAL_SIZE)]
+    pub journal_size: usize,
+    /// Log format: text (a line per request) or json.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Colour the request log: auto (when stderr is a terminal), always or never.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
+}
+
+impl ProxyArgs {
+    pub fn socket_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.addr, self.port)
+    }
+
+    /// The proxy's and the server's configs; the one place the upstream client is built.
+    pub fn config(&self) -> Result<(crate::proxy::ProxyConfig, ServerConfig), String> {
+        if !self.upstream.starts_with("http://") {
+            return Err(format!(
+                "--upstream {:?} is not an http:// URL (https is not supported by the shared client yet)",
+                self.upstream
+            ));
+        }
+        let client =
+            crate::client::HttpClient::new(self.upstream.trim_end_matches('/'), self.timeout);
+        let proxy = crate::proxy::ProxyConfig {
+            client,
+            record: self.record.clone(),
+            fail_on_violation: self.fail_on_violation,
+            strict: self.strict,
+            violations_kept: self.journal_size,
+        };
+        let server = ServerConfig {
+            cors: !self.no_cors,
+            max_body: self.max_body,
+            frontend: crate::server::frontend::FrontendConfig {
+                admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
+                journal_size: self.journal_size,
+                ..Default::default()
+            },
+            ..ServerConfig::default()
+        };
+        Ok((proxy, server))
     }
 }

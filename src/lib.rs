@@ -14,6 +14,8 @@
 //! - [`contract`]: the contract runner behind `check`: the session, the surface probe of
 //!   optional endpoints, response properties (`props`), and one file per check group.
 //! - [`fuzz`]: the proptest fuzzer behind `fuzz`: strategies, reference model, shrink and replay.
+//! - [`proxy`]: the validating proxy behind `proxy`: forwarding, validation of each
+//!   exchange, recording fixtures, the violations store.
 //! - [`report`]: results of `check`/`fuzz` and their human, JUnit and JSON forms.
 //! - [`client`]: the HTTP client the runner, the fuzzer and the tests share.
 //! - [`cli`]: command-line flags.
@@ -33,6 +35,7 @@ pub mod fuzz;
 pub mod logging;
 pub mod openapi;
 pub mod persist;
+pub mod proxy;
 pub mod query;
 pub mod report;
 pub mod resource;

@@ -150,6 +150,10 @@ pub struct RequestFields {
     pub micros: u64,
     pub request_id: String,
     pub fault: String,
+    /// Set by the proxy: contract violations and warnings found in the exchange.
+    pub violations: u64,
+    pub warnings: u64,
+    pub contract: String,
 }
 
 impl Visit for RequestFields {
@@ -157,6 +161,8 @@ impl Visit for RequestFields {
         match field.name() {
             "status" => self.status = value,
             "micros" => self.micros = value,
+            "violations" => self.violations = value,
+            "warnings" => self.warnings = value,
             _ => {}
         }
     }
@@ -172,6 +178,7 @@ impl Visit for RequestFields {
             "query" => &mut self.query,
             "request_id" => &mut self.request_id,
             "fault" => &mut self.fault,
+            "contract" => &mut self.contract,
             _ => return,
         };
         *slot = format!("{value:?}");
@@ -231,10 +238,24 @@ pub fn request_line(ansi: bool, time: &str, f: &RequestFields) -> String {
     } else {
         format!(" {colour}[{}]{reset}", f.fault)
     };
+    let contract = contract_note(ansi, f);
     format!(
-        "{dim}{time}{reset} {bold}{:<7}{reset} {target} {colour}{status_text}{reset} {ms:.1}ms{fault} {dim}{}{reset}",
+        "{dim}{time}{reset} {bold}{:<7}{reset} {target} {colour}{status_text}{reset} {ms:.1}ms{fault}{contract} {dim}{}{reset}",
         f.method, f.request_id
     )
+}
+
+/// The proxy's verdict on the exchange: red when it broke the contract, yellow when
+/// it only made a choice the docs leave open.
+fn contract_note(ansi: bool, f: &RequestFields) -> String {
+    let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let (colour, what) = match (f.violations, f.warnings) {
+        (0, 0) => return String::new(),
+        (0, w) => ("\x1b[33m", plural(w, "contract warning")),
+        (v, _) => ("\x1b[1;31m", plural(v, "contract violation")),
+    };
+    let (colour, reset) = if ansi { (colour, RESET) } else { ("", "") };
+    format!(" {colour}[{what}: {}]{reset}", f.contract)
 }
 
 impl<S, N> FormatEvent<S, N> for RequestLines
@@ -275,6 +296,7 @@ mod tests {
             micros,
             request_id: "id-1".into(),
             fault: fault.into(),
+            ..RequestFields::default()
         }
     }
 
@@ -286,5 +308,14 @@ mod tests {
         assert!(coloured.contains("\x1b[31m500") && coloured.contains("[error-rate]"));
         let dropped = request_line(false, "t", &fields("GET", "", 0, 0, "fault=reset"));
         assert!(dropped.contains(" --- ") && dropped.contains("[fault=reset]"));
+        let mut proxied = fields("GET", "", 200, 0, "");
+        (proxied.violations, proxied.contract) = (2, "list.filter: Id 5 does not match".into());
+        let line = request_line(true, "t", &proxied);
+        assert!(
+            line.contains("\x1b[1;31m[2 contract violations: list.filter: Id 5 does not match]"),
+            "{line}"
+        );
+        (proxied.violations, proxied.warnings) = (0, 1);
+        assert!(request_line(false, "t", &proxied).contains(" [1 contract warning: "));
     }
 }

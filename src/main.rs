@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use nexudus_mock::cli::{CheckArgs, Cli, Command, FuzzArgs, ServeArgs};
+use nexudus_mock::cli::{CheckArgs, Cli, Command, FuzzArgs, ProxyArgs, ServeArgs};
 use nexudus_mock::fixtures::Fixtures;
 use nexudus_mock::server::{App, RunningServer};
 
@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Check(args) => runtime.block_on(check(args)),
         Command::Fuzz(args) => runtime.block_on(fuzz(args)),
+        Command::Proxy(args) => runtime.block_on(proxy(args)),
         Command::Openapi => {
             let doc = nexudus_mock::openapi::document();
             println!(
@@ -148,6 +149,58 @@ async fn serve(args: ServeArgs) -> ExitCode {
         println!(
             "try: curl -H 'Authorization: Bearer {token}' 'http://{}/api/spaces/coworkersettings?page=1&size=5'",
             server.addr
+        );
+    }
+    shutdown_signal().await;
+    eprintln!("shutting down: finishing requests in flight");
+    match server.stop().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn proxy(args: ProxyArgs) -> ExitCode {
+    let _log_guard = nexudus_mock::logging::init(&args.log_format, &args.color);
+    let (config, server_config) = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) =
+        nexudus_mock::server::frontend::check_admin_exposure(args.addr, &server_config.frontend)
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let upstream = config.client.base_url().to_string();
+    let (app, proxy) = match nexudus_mock::proxy::app(config, server_config) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match RunningServer::start(args.socket_addr(), app).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "nexudus-mock proxy listening on http://{} forwarding to {upstream}",
+        server.addr
+    );
+    if let Some(rec) = proxy.recorder() {
+        println!(
+            "recording records into {} ({} so far); it holds customer data",
+            rec.path().display(),
+            rec.len()
         );
     }
     shutdown_signal().await;

@@ -9,11 +9,14 @@
 //! - `mock`: the mock's endpoints, validation, lists, auth, CORS, model and concurrency tests.
 //! - `frontend`: latency, faults, `Prefer`, the admin API and journal, the state file
 //!   (kill -9), hot reload, OpenAPI, logs, and headless Chromium from another origin.
+//! - `proxy`: the validating proxy in front of the mock and of broken implementations,
+//!   recording and replay, failing upstreams, and headless Chromium through it.
 
 mod check;
 mod frontend;
 mod fuzz;
 mod hostile;
 mod mock;
+mod proxy;
 mod util;
 mod verdict;

@@ -10,6 +10,7 @@ use crate::fixtures;
 use crate::resource::{FieldError, error_body};
 use crate::server::App;
 use crate::server::api::{not_found, validation_failed};
+use crate::server::forward::STORE_ROUTES;
 use crate::server::frontend;
 use crate::server::journal::Filter;
 use crate::server::types::{ApiRequest, ApiResponse, Method};
@@ -71,7 +72,13 @@ pub fn handle(app: &App, req: &ApiRequest) -> ApiResponse {
     let path = req.path.strip_suffix('/').unwrap_or(&req.path);
     let allow = ROUTES.iter().find(|(p, _)| *p == path).map(|(_, a)| *a);
     let unknown = || {
-        let known: Vec<&str> = ROUTES.iter().map(|(p, _)| *p).collect();
+        let extra = app.forwarder.as_ref().map_or(&[][..], |f| f.admin_routes());
+        let known: Vec<&str> = ROUTES
+            .iter()
+            .chain(extra)
+            .map(|(p, _)| *p)
+            .filter(|p| app.forwarder.is_none() || !STORE_ROUTES.contains(p))
+            .collect();
         not_found(&format!(
             "No admin route is at {}. Admin routes: {}.",
             req.path,
@@ -88,6 +95,16 @@ pub fn handle(app: &App, req: &ApiRequest) -> ApiResponse {
     }
     if let Err(resp) = check_token(app, req) {
         return resp;
+    }
+    if let Some(forwarder) = &app.forwarder {
+        if let Some(resp) = forwarder.admin(path, req) {
+            return resp;
+        }
+        if STORE_ROUTES.contains(&path) {
+            return not_found(&format!(
+                "{path} works on the mock's records; the proxy keeps none (it forwards every request)."
+            ));
+        }
     }
     let Some(allow) = allow else {
         return unknown();

@@ -17,6 +17,7 @@ use crate::server::App;
 use crate::server::admin;
 use crate::server::api;
 use crate::server::faults::{self, Dice, Latency, WireFault};
+use crate::server::forward::ContractNote;
 use crate::server::journal::{self, Entry, Journal};
 use crate::server::types::{ApiRequest, ApiResponse, Method};
 
@@ -243,15 +244,18 @@ pub struct Answer {
     pub injected: Option<String>,
     /// Admin requests stay out of the journal, so a test reading it sees its app only.
     pub admin: bool,
+    /// What the proxy found wrong with the exchange, for the log line.
+    pub contract: Option<ContractNote>,
 }
 
 impl Answer {
-    fn plain(response: ApiResponse) -> Self {
+    pub fn plain(response: ApiResponse) -> Self {
         Answer {
             response,
             wire: None,
             injected: None,
             admin: false,
+            contract: None,
         }
     }
 }
@@ -347,17 +351,33 @@ pub fn finish(
         _ => Some(answer.response.status),
     };
     let query = journal::mask_query(&req.query);
-    tracing::info!(
-        target: REQUEST_LOG_TARGET,
-        method = %req.method_name,
-        path = %req.path,
-        query = %query,
-        status = status.unwrap_or(0),
-        micros = elapsed.as_micros() as u64,
-        request_id = %request_id,
-        fault = answer.injected.as_deref().unwrap_or(""),
-        "request"
-    );
+    match &answer.contract {
+        None => tracing::info!(
+            target: REQUEST_LOG_TARGET,
+            method = %req.method_name,
+            path = %req.path,
+            query = %query,
+            status = status.unwrap_or(0),
+            micros = elapsed.as_micros() as u64,
+            request_id = %request_id,
+            fault = answer.injected.as_deref().unwrap_or(""),
+            "request"
+        ),
+        Some(c) => tracing::info!(
+            target: REQUEST_LOG_TARGET,
+            method = %req.method_name,
+            path = %req.path,
+            query = %query,
+            status = status.unwrap_or(0),
+            micros = elapsed.as_micros() as u64,
+            request_id = %request_id,
+            fault = answer.injected.as_deref().unwrap_or(""),
+            violations = c.violations as u64,
+            warnings = c.warnings as u64,
+            contract = %c.summary,
+            "request"
+        ),
+    }
     if answer.admin {
         return;
     }

@@ -241,7 +241,8 @@ pub fn mask_body(body: &[u8], content_type: Option<&str>) -> Option<Value> {
     }
 }
 
-fn mask_json(v: &mut Value) {
+/// Masks every `EncryptedValue` and secret-named key, at any depth.
+pub fn mask_json(v: &mut Value) {
     match v {
         Value::Object(map) => {
             for (k, val) in map.iter_mut() {

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod api;
 pub mod faults;
+pub mod forward;
 pub mod frontend;
 mod io;
 pub mod journal;
@@ -99,6 +100,8 @@ pub struct App {
     pub layer: Option<Layer>,
     /// Journal, faults, state file and the rest of the front-end features.
     pub frontend: frontend::Frontend,
+    /// Answers in place of the API when set: the server runs as the proxy.
+    pub forwarder: Option<Arc<dyn forward::Forwarder>>,
 }
 
 impl App {
@@ -110,11 +113,17 @@ impl App {
             auth: Auth::new(fixtures.users),
             config,
             layer: None,
+            forwarder: None,
         })
     }
 
     pub fn with_layer(mut self, layer: Layer) -> Self {
         self.layer = Some(layer);
+        self
+    }
+
+    pub fn with_forwarder(mut self, forwarder: Arc<dyn forward::Forwarder>) -> Self {
+        self.forwarder = Some(forwarder);
         self
     }
 
@@ -282,21 +291,24 @@ async fn serve_one(
     let mut answer = match read_body(app, &parts.headers, body).await {
         Ok(body) => {
             req.body = body;
-            frontend::answer(app, &req, &prefer, respond_safely).await
+            match &app.forwarder {
+                Some(f) if forward::forwards(app, &req) => {
+                    forward::answer(app, f, &req, &parts, &request_id).await
+                }
+                _ => frontend::answer(app, &req, &prefer, respond_safely).await,
+            }
         }
-        Err(resp) => frontend::Answer {
-            response: resp,
-            wire: None,
-            injected: None,
-            admin: false,
-        },
+        Err(resp) => frontend::Answer::plain(resp),
     };
     if app.config.cors {
         answer.response = with_cors(&req, answer.response);
     }
-    answer.response = answer
-        .response
-        .with_header("x-request-id", request_id.as_str());
+    // A proxied answer may carry the upstream's own (usually the echo of ours).
+    if answer.response.header("x-request-id").is_none() {
+        answer.response = answer
+            .response
+            .with_header("x-request-id", request_id.as_str());
+    }
     frontend::finish(app, &req, &answer, &request_id, arrived, started.elapsed());
     match answer.wire {
         Some(WireFault::Reset) => {
@@ -373,8 +385,7 @@ async fn read_body(
 }
 
 const CORS_ALLOW_HEADERS: &str = "Authorization, Content-Type, Prefer, X-Request-Id";
-const CORS_EXPOSE_HEADERS: &str =
-    "Allow, Retry-After, X-Request-Id, WWW-Authenticate, Preference-Applied";
+const CORS_EXPOSE_HEADERS: &str = "Allow, Retry-After, X-Request-Id, WWW-Authenticate, Preference-Applied, X-Contract-Violations, X-Contract-Warnings";
 
 fn with_cors(req: &ApiRequest, mut resp: ApiResponse) -> ApiResponse {
     // Echo the caller's origin (so credentialed fetches work); "*" when there is none.
@@ -407,6 +418,9 @@ fn into_hyper(resp: ApiResponse, truncated: bool) -> hyper::Response<WireBody> {
     let mut builder = hyper::Response::builder().status(resp.status);
     for (name, value) in &resp.headers {
         builder = builder.header(*name, value.as_str());
+    }
+    for (name, value) in &resp.extra_headers {
+        builder = builder.header(name.as_str(), value.as_str());
     }
     let body = if truncated {
         builder = builder.header(hyper::header::CONTENT_LENGTH, resp.body.len());

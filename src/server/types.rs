@@ -52,6 +52,9 @@ pub struct ApiRequest {
 pub struct ApiResponse {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
+    /// Headers whose names are not known in advance (an upstream's answer relayed by
+    /// the proxy), written after `headers`.
+    pub extra_headers: Vec<(String, String)>,
     pub body: Bytes,
 }
 
@@ -69,6 +72,7 @@ impl ApiResponse {
         ApiResponse {
             status,
             headers: vec![("content-type", JSON.to_string())],
+            extra_headers: vec![],
             body,
         }
     }
@@ -77,6 +81,7 @@ impl ApiResponse {
         ApiResponse {
             status,
             headers: vec![],
+            extra_headers: vec![],
             body: Bytes::new(),
         }
     }
@@ -89,6 +94,8 @@ impl ApiResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
+            .map(|(n, v)| (*n, v))
+            .chain(self.extra_headers.iter().map(|(n, v)| (n.as_str(), v)))
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }

@@ -25,12 +25,12 @@ use super::require_tool;
 use crate::util::*;
 
 /// The page's origin: serves the page, holds `/hold` until `/done` arrives.
-struct PageOrigin {
-    addr: SocketAddr,
-    posted: Arc<Mutex<Option<String>>>,
+pub struct PageOrigin {
+    pub addr: SocketAddr,
+    pub posted: Arc<Mutex<Option<String>>>,
 }
 
-async fn serve_page(html: String) -> PageOrigin {
+pub async fn serve_page(html: String) -> PageOrigin {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let posted = Arc::new(Mutex::new(None::<String>));
@@ -108,7 +108,7 @@ fn chromium_binary() -> Option<&'static str> {
 
 /// Loads `url` in headless Chromium and returns the DOM it dumps; None when
 /// Chromium is missing and CI is unset.
-async fn dump_dom(url: &str) -> Option<String> {
+pub async fn dump_dom(url: &str) -> Option<String> {
     let bin = chromium_binary();
     if !require_tool(bin.is_some(), "Chromium", "apt-get install -y chromium") {
         return None;
@@ -149,7 +149,7 @@ async fn dump_dom(url: &str) -> Option<String> {
 }
 
 /// The JSON the page wrote into `<pre id="out">`.
-fn result_in(dom: &str) -> Value {
+pub fn result_in(dom: &str) -> Value {
     let start = dom.find("<pre id=\"out\">").unwrap() + "<pre id=\"out\">".len();
     let end = start + dom[start..].find("</pre>").unwrap();
     let text = dom[start..end]
@@ -162,7 +162,7 @@ fn result_in(dom: &str) -> Value {
 
 /// A page whose script runs `body` (with `M` the mock's URL and `out` the result
 /// object), writes `out` into the DOM, then posts it to `/done`.
-fn page(mock: &str, body: &str) -> String {
+pub fn page(mock: &str, body: &str) -> String {
     format!(
         r#"<!doctype html>
 <html><head><meta charset="utf-8"><title>nexudus-mock browser test</title></head>

@@ -4,7 +4,7 @@
 //! by headless Chromium from another origin (`browser`).
 
 mod admin;
-mod browser;
+pub mod browser;
 mod process;
 mod reload;
 

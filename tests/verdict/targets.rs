@@ -249,6 +249,7 @@ pub fn conformant() -> Vec<(&'static str, Layer)> {
                     return ApiResponse {
                     status: 404,
                     headers: vec![("content-type", "text/html; charset=utf-8".to_string())],
+                    extra_headers: vec![],
                     body: Bytes::from_static(b"<!DOCTYPE html><html><body><h1>404 - File or directory not found.</h1></body></html>"),
                 };
                 }
@@ -396,6 +397,7 @@ fn server_error() -> ApiResponse {
     ApiResponse {
         status: 500,
         headers: vec![("content-type", "text/html".to_string())],
+        extra_headers: vec![],
         body: Bytes::from_static(b"<h1>Server Error in '/' Application.</h1>"),
     }
 }
