@@ -161,7 +161,7 @@ pub struct CheckArgs {
     /// Run only the checks that write nothing.
     #[arg(long)]
     pub read_only: bool,
-    /// Fail (not warn) on rules SPEC.md settles where the docs are silent.
+    /// Fail (not warn) on rules docs/rules.md settles where the vendor's docs are silent.
     #[arg(long)]
     pub strict: bool,
     /// Show credentials in the curl reproductions instead of masking them.
