@@ -143,6 +143,11 @@ fn admin_operation(id: &str, summary: &str, responses: Value) -> Value {
 fn list_parameters() -> Value {
     let sort_names: Vec<&str> = SortField::ALL.iter().map(|f| f.name()).collect();
     let minute = json!({"type": "string", "pattern": MINUTE_PATTERN});
+    // A blank filter value means no filter, so the customer filter takes "" too.
+    let customer = json!({"anyOf": [
+        {"type": "integer", "format": "int64"},
+        {"type": "string", "maxLength": 0},
+    ]});
     json!([
         query_param(
             "page",
@@ -166,13 +171,13 @@ fn list_parameters() -> Value {
         ),
         query_param(
             P_COWORKER,
-            "Only this customer's settings.",
-            json!({"type": "integer", "format": "int64"})
+            "Only this customer's settings; blank means no filter.",
+            customer.clone()
         ),
         query_param(
             P_COWORKER_ALIAS,
             "Same as CoworkerSetting_Coworker.",
-            json!({"type": "integer", "format": "int64"})
+            customer
         ),
         query_param(
             P_NAME,
