@@ -14,6 +14,23 @@ use crate::resource::BASE_PATH;
 use crate::schemas::Schema;
 use crate::server::api::TOKEN_PATH;
 
+/// A range bound: `YYYY-MM-DDTHH:mm`, optionally `:ss` and a trailing `Z`, naming a
+/// real calendar date (leap years included), or blank for no bound. Exactly what
+/// `query::parse_range_bound` accepts, so the document and the mock agree.
+pub const MINUTE_PATTERN: &str = concat!(
+    "^(?:(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])",
+    "|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))",
+    "|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)",
+    "T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?Z?)?$"
+);
+
+/// The batch form: ids (signed, up to 18 digits so always in range) separated by
+/// commas, in brackets or not, spaces allowed around them; blank asks for nothing.
+pub const BATCH_PATTERN: &str = concat!(
+    "^ *(?:\\[ *(?:[+-]?[0-9]{1,18}(?: *, *[+-]?[0-9]{1,18})*)? *\\]",
+    "|(?:[+-]?[0-9]{1,18}(?: *, *[+-]?[0-9]{1,18})*)?) *$"
+);
+
 /// The component name each schema file gets.
 pub fn component_name(s: Schema) -> &'static str {
     match s {
@@ -125,12 +142,17 @@ fn admin_operation(id: &str, summary: &str, responses: Value) -> Value {
 
 fn list_parameters() -> Value {
     let sort_names: Vec<&str> = SortField::ALL.iter().map(|f| f.name()).collect();
-    let minute = json!({"type": "string", "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}"});
+    let minute = json!({"type": "string", "pattern": MINUTE_PATTERN});
+    // A blank filter value means no filter, so the customer filter takes "" too.
+    let customer = json!({"anyOf": [
+        {"type": "integer", "format": "int64"},
+        {"type": "string", "maxLength": 0},
+    ]});
     json!([
         query_param(
             "page",
             "Page number, from 1.",
-            json!({"type": "integer", "minimum": 1, "default": 1})
+            json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": i64::MAX, "default": 1})
         ),
         query_param(
             "size",
@@ -149,13 +171,13 @@ fn list_parameters() -> Value {
         ),
         query_param(
             P_COWORKER,
-            "Only this customer's settings.",
-            json!({"type": "integer"})
+            "Only this customer's settings; blank means no filter.",
+            customer.clone()
         ),
         query_param(
             P_COWORKER_ALIAS,
             "Same as CoworkerSetting_Coworker.",
-            json!({"type": "integer"})
+            customer
         ),
         query_param(
             P_NAME,
@@ -195,14 +217,14 @@ fn list_parameters() -> Value {
         query_param(
             "id",
             "Batch get: a list of Ids such as [1,2,3]; the answer is then an array of the records that exist.",
-            json!({"type": "string", "pattern": "^\\[?[0-9, ]*\\]?$"})
+            json!({"type": "string", "pattern": BATCH_PATTERN})
         ),
     ])
 }
 
 fn paths() -> Value {
     let item_path = format!("{BASE_PATH}/{{id}}");
-    let id_param = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}});
+    let id_param = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": i64::MAX}});
     let validation = response(
         "The request is not valid; each error names its property.",
         schema_ref(Schema::ValidationError),
@@ -215,11 +237,12 @@ fn paths() -> Value {
             json!({
                 "200": response("A page of settings, or for ?id= the records that exist.",
                     json!({"oneOf": [schema_ref(Schema::List), schema_ref(Schema::Batch)]})),
-                "400": validation,
+                "400": validation.clone(),
             })),
         "post": api_operation("createCoworkerSetting", "Create a setting",
             json!({"requestBody": {"required": true, "content": json_content(schema_ref(Schema::Create))}}),
-            json!({"200": response("Created.", schema_ref(Schema::Action)), "400": validation})),
+            json!({"200": response("Created.", schema_ref(Schema::Action)), "400": validation.clone(),
+                "507": response("No Id is left: the records hold Ids up to the 64-bit limit (possible only after fixtures that use Ids there).", schema_ref(Schema::Error))})),
         "put": api_operation("updateCoworkerSetting", "Update a setting (a full record write)",
             json!({"requestBody": {"required": true, "content": json_content(schema_ref(Schema::Update))}}),
             json!({"200": response("Updated.", schema_ref(Schema::Action)), "400": validation, "404": not_found})),
@@ -284,17 +307,23 @@ fn paths() -> Value {
         "Recent requests, newest first",
         json!({"200": response("The journal.", json!({"$ref": "#/components/schemas/Journal"})), "400": response("A filter is not valid.", schema_ref(Schema::ValidationError))}),
     );
+    // A blank method or path is no filter, as on the API's list, so those patterns
+    // admit ""; a blank limit is refused like a blank page.
     journal["parameters"] = json!([
-        query_param("method", "Only this method.", json!({"type": "string"})),
+        query_param(
+            "method",
+            "Only this method (any letter case).",
+            json!({"type": "string", "pattern": "^[A-Za-z]*$"})
+        ),
         query_param(
             "path",
             "Only this path; end it with * to match a prefix.",
-            json!({"type": "string"})
+            json!({"type": "string", "pattern": "^(/.*)?$"})
         ),
         query_param(
             "limit",
             "At most this many entries.",
-            json!({"type": "integer", "minimum": 1})
+            json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": i64::MAX})
         ),
     ]);
     paths.insert("/__admin/requests".into(), json!({
@@ -374,8 +403,8 @@ fn components() -> Value {
             },
             "RequestId": {
                 "name": "X-Request-Id", "in": "header", "required": false,
-                "description": "Echoed on the response (1 to 128 visible ASCII characters); generated when absent.",
-                "schema": {"type": "string", "maxLength": 128},
+                "description": "Echoed on the response when it is 1 to 128 visible ASCII characters; any other value, or none, is replaced by a generated UUID. Never a reason to refuse a request.",
+                "schema": {"type": "string"},
             },
         },
         "responses": {
@@ -435,6 +464,60 @@ mod tests {
                 .strip_prefix('#')
                 .unwrap_or_else(|| panic!("{r} is not local"));
             assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+        }
+    }
+
+    /// The patterns the document gives for range bounds and batch ids admit exactly
+    /// what the mock's parsers accept, over a table of near misses.
+    #[test]
+    fn parameter_patterns_agree_with_the_parsers() {
+        let matches = |pattern: &str, s: &str| {
+            jsonschema::draft202012::options()
+                .build(&json!({"type": "string", "pattern": pattern}))
+                .unwrap()
+                .is_valid(&json!(s))
+        };
+        for s in [
+            "",
+            "2025-01-15T10:30",
+            "2025-01-15T10:30:59",
+            "2025-01-15T10:30Z",
+            "2025-01-15T10:30:00Z",
+            "2024-02-29T00:00",
+            "2000-02-29T00:00",
+            "1900-02-29T00:00",
+            "2025-02-29T00:00",
+            "2025-04-31T00:00",
+            "2025-13-01T00:00",
+            "2025-01-15T24:00",
+            "2025-01-15T10:60",
+            "2025-01-15T10:30:60",
+            "2025-1-15T10:30",
+            "2025-01-15T10:30:00.5Z",
+            "2025-01-15T10:30garbage",
+            "2025-01-15",
+        ] {
+            let parsed = s.is_empty() || crate::query::parse_range_bound(s, false).is_some();
+            assert_eq!(matches(MINUTE_PATTERN, s), parsed, "{s:?}");
+        }
+        for s in [
+            "",
+            "[]",
+            "[1,2,3]",
+            " [ 1 , -2 , +3 ] ",
+            "7",
+            "1,2",
+            "[1,2",
+            "1]",
+            "[,]",
+            "1 2",
+            "[1,x]",
+            "[1,,2]",
+        ] {
+            let parsed =
+                crate::server::api::parse_batch_ids(&format!("id={}", s.replace(' ', "%20")))
+                    .is_ok();
+            assert_eq!(matches(BATCH_PATTERN, s), parsed, "{s:?}");
         }
     }
 

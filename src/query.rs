@@ -343,15 +343,28 @@ pub fn format_minute(t: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Parses a range bound. `to_` bounds cover the whole named minute (or second).
+/// Parses a range bound: `YYYY-MM-DDTHH:mm`, optionally `:ss`, optionally a trailing
+/// `Z`, every field zero-padded (chrono alone would take one-digit fields and a leap
+/// second). `to_` bounds cover the whole named minute (or second). The OpenAPI
+/// document's pattern for these parameters admits exactly the same strings.
 pub fn parse_range_bound(s: &str, is_to: bool) -> Option<i64> {
+    const SHAPE: &[u8] = b"dddd-dd-ddTdd:dd:dd";
     let s = s.strip_suffix('Z').unwrap_or(s);
-    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S") {
-        return Some(t.and_utc().timestamp());
-    }
-    // chrono accepts one-digit fields; the documented form is zero-padded, so insist.
-    if s.len() != 16 {
+    let b = s.as_bytes();
+    let shaped = (b.len() == 16 || b.len() == 19)
+        && b.iter().zip(SHAPE).all(|(c, p)| match p {
+            b'd' => c.is_ascii_digit(),
+            _ => c == p,
+        });
+    if !shaped {
         return None;
+    }
+    if b.len() == 19 {
+        if &s[17..] > "59" {
+            return None;
+        }
+        let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok()?;
+        return Some(t.and_utc().timestamp());
     }
     let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
         .ok()?
@@ -435,6 +448,24 @@ mod tests {
         );
         assert_eq!(parse_range_bound("2025-1-1T1:0", false), None);
         assert_eq!(parse_range_bound("yesterday", false), None);
+        for bad in [
+            "2025-1-1T1:0:0",
+            "2025-01-01T10:00:60",
+            "2025-02-29T10:00",
+            "2025-01-01T10:00:00.5",
+            "+2025-01-01T10:00",
+            "2025-01-01T10:00ZZ",
+            "2025-01-01 10:00",
+        ] {
+            assert_eq!(parse_range_bound(bad, false), None, "{bad}");
+        }
+        for good in [
+            "2024-02-29T23:59",
+            "0000-02-29T00:00:59Z",
+            "2025-12-31T23:59Z",
+        ] {
+            assert!(parse_range_bound(good, true).is_some(), "{good}");
+        }
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub enum WriteError {
     Duplicate { coworker_id: i64, name: String },
     #[error("no setting has Id {0}")]
     NotFound(i64),
+    /// Every Id up to the 64-bit limit has been handed out (fixtures can start Ids
+    /// near it); wrapping round would reuse or go negative.
+    #[error("no Id is left below 9223372036854775807")]
+    IdsExhausted,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -238,7 +242,7 @@ impl Store {
     pub fn new(records: Vec<Record>) -> Result<Self, LoadError> {
         let stored = to_stored(records);
         let inner = Inner::from_stored(&stored)?;
-        let next_id = inner.max_id() + 1;
+        let next_id = inner.max_id().saturating_add(1);
         Ok(Store {
             inner: RwLock::new(inner),
             next_id: AtomicI64::new(next_id),
@@ -256,8 +260,14 @@ impl Store {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn allocate_id(&self) -> i64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
+    /// The next Id, or None once the counter has reached `i64::MAX` (kept there as
+    /// the "exhausted" mark, so that Id itself is never handed out).
+    fn allocate_id(&self) -> Option<i64> {
+        self.next_id
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < i64::MAX).then_some(n + 1)
+            })
+            .ok()
     }
 
     pub fn len(&self) -> usize {
@@ -289,7 +299,7 @@ impl Store {
         {
             return Err(duplicate(input.coworker_id, &input.name));
         }
-        let id = self.allocate_id();
+        let id = self.allocate_id().ok_or(WriteError::IdsExhausted)?;
         let stored = Stored::new(Record::new(id, input, by, now));
         let mut inner = self.write();
         let r = &stored.record;
@@ -450,7 +460,7 @@ impl Store {
     fn install(&self, fresh: Inner) {
         let mut inner = self.write();
         self.next_id
-            .fetch_max(fresh.max_id() + 1, Ordering::Relaxed);
+            .fetch_max(fresh.max_id().saturating_add(1), Ordering::Relaxed);
         *inner = fresh;
     }
 }
@@ -549,6 +559,20 @@ mod tests {
         s.delete(a.record.id).unwrap();
         s.reset();
         assert_eq!(s.snapshot(), vec![a.record.clone()]);
+    }
+
+    #[test]
+    fn ids_stop_at_the_64_bit_limit_instead_of_wrapping() {
+        // The counter's last value is the "exhausted" mark, so i64::MAX itself is
+        // never handed out.
+        for top in [i64::MAX - 1, i64::MAX] {
+            let s = Store::new(vec![Record::new(top, input(1, "top"), "x", Timestamp(0))]).unwrap();
+            for _ in 0..2 {
+                let r = s.create(input(1, "a"), "x", Timestamp(0));
+                assert!(matches!(r, Err(WriteError::IdsExhausted)), "{top}");
+            }
+            assert_eq!(s.len(), 1);
+        }
     }
 
     #[test]

@@ -210,6 +210,14 @@ fn write_error(e: WriteError) -> ApiResponse {
             validation_failed(&[resource::duplicate_name_error(&name)])
         }
         WriteError::NotFound(id) => not_found(&format!("No CoworkerSetting has Id {id}.")),
+        // The store is full, not the request wrong: 507 Insufficient Storage.
+        WriteError::IdsExhausted => ApiResponse::json(
+            507,
+            &error_body(
+                507,
+                "No Id is left to give a new CoworkerSetting: the records hold Ids up to the 64-bit limit.",
+            ),
+        ),
     }
 }
 
@@ -306,9 +314,16 @@ pub fn parse_batch_ids(query: &str) -> Result<Vec<i64>, FieldError> {
 }
 
 fn batch(app: &App, req: &ApiRequest) -> ApiResponse {
+    // The list parameters do not shape a batch, but a bad one is still named, so the
+    // same query string is valid or not whichever form it takes.
+    let mut errors = ListQuery::parse(&req.query).err().unwrap_or_default();
     let ids = match parse_batch_ids(&req.query) {
-        Ok(ids) => ids,
-        Err(e) => return validation_failed(&[e]),
+        Ok(ids) if errors.is_empty() => ids,
+        Ok(_) => return validation_failed(&errors),
+        Err(e) => {
+            errors.push(e);
+            return validation_failed(&errors);
+        }
     };
     let records = app.store.batch(&ids);
     let mut out =

@@ -83,8 +83,9 @@ impl Filter {
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             let bad = |msg: &str| FieldError::new(&k, Value::String(v.to_string()), msg);
             match k.as_ref() {
-                // A blank value means no filter, as it does on the API's list.
-                "method" | "path" | "limit" if v.is_empty() => {}
+                // A blank text filter means no filter, as on the API's list; a blank
+                // limit is a bad number there as `page=` is on the list.
+                "method" | "path" if v.is_empty() => {}
                 "method" if !v.bytes().all(|b| b.is_ascii_alphabetic()) => {
                     errors.push(bad("must be an HTTP method such as GET or POST"))
                 }
@@ -313,15 +314,13 @@ mod tests {
             "limit=0",
             "limit=x",
             "limit=18446744073709551616",
+            "limit=",
             "colour=red",
         ] {
             assert!(Filter::parse(bad).is_err(), "{bad}");
         }
         // A blank value is no filter, as on the API's list.
-        assert_eq!(
-            Filter::parse("method=&path=&limit=").unwrap(),
-            Filter::default()
-        );
+        assert_eq!(Filter::parse("method=&path=").unwrap(), Filter::default());
     }
 
     #[test]

@@ -320,6 +320,40 @@ async fn integers_beyond_signed_64_bits_are_out_of_range_in_bodies() {
 }
 
 #[tokio::test]
+async fn a_create_with_no_id_left_below_the_64_bit_limit_is_507_not_a_wrapped_id() {
+    let top = nexudus_mock::resource::Record::new(
+        i64::MAX,
+        nexudus_mock::resource::SettingInput {
+            coworker_id: 1,
+            name: "top".into(),
+            value: None,
+            encrypted_value: None,
+        },
+        "admin@example.com",
+        nexudus_mock::resource::Timestamp(0),
+    );
+    let fixtures = Fixtures {
+        records: vec![top],
+        ..Fixtures::builtin()
+    };
+    let s = TestServer::start_with(fixtures, ServerConfig::default()).await;
+    let r = s
+        .call(
+            "POST",
+            BASE_PATH,
+            ADMIN,
+            Some(&json!({"CoworkerId": 1, "Name": "n"})),
+        )
+        .await;
+    assert_eq!(r.status, 507);
+    assert_eq!(
+        String::from_utf8_lossy(&r.body),
+        r#"{"Status":507,"Message":"No Id is left to give a new CoworkerSetting: the records hold Ids up to the 64-bit limit.","WasSuccessful":false}"#
+    );
+    assert_eq!(s.list("").await["TotalItems"], 1);
+}
+
+#[tokio::test]
 async fn integers_beyond_signed_64_bits_are_out_of_range_in_query_parameters() {
     let s = TestServer::start().await;
     let big = "18446744073709551616";
@@ -364,6 +398,15 @@ async fn integers_beyond_signed_64_bits_are_out_of_range_in_query_parameters() {
     assert_eq!(
         String::from_utf8_lossy(&r.body),
         one_error_body("id", &format!(r#""[1,{big}]""#), msg::INTEGER_OUT_OF_RANGE)
+    );
+    // A batch get names a bad list parameter too: the query is valid or not whatever
+    // its form.
+    let r = s
+        .call("GET", &format!("{BASE_PATH}?id=[1]&page="), ADMIN, None)
+        .await;
+    assert_eq!(
+        String::from_utf8_lossy(&r.body),
+        one_error_body("page", r#""""#, msg::PAGE)
     );
     // The largest page is a page past the end, not an error.
     let v = s.list("page=9223372036854775807").await;
