@@ -38,4 +38,5 @@ pub mod resource;
 pub mod schemas;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod watch;

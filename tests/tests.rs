@@ -3,6 +3,8 @@
 //!
 //! - `check`: the contract runner against the mock and against broken implementations.
 //! - `fuzz`: the fuzzer against the mock and against broken implementations; shrink and replay.
+//! - `tls`: HTTPS targets and `serve` over TLS, path prefixes, gateway headers,
+//!   proxies, and `--user` through the token grant.
 //! - `util`: start a server, send requests, check bodies against schemas.
 //! - `hostile`: raw-TCP hostile input, limits, mixed load, secrets in logs.
 //! - `mock`: the mock's endpoints, validation, lists, auth, CORS, model and concurrency tests.
@@ -14,4 +16,5 @@ mod frontend;
 mod fuzz;
 mod hostile;
 mod mock;
+mod tls;
 mod util;
