@@ -271,7 +271,7 @@ impl ClientConfig {
     /// headers, a 10 s timeout.
     pub fn new(base_url: &str) -> Result<Self, ConfigError> {
         let trimmed = base_url.trim_end_matches('/');
-        if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
             return Err(ConfigError::Scheme(base_url.to_string()));
         }
         let parsed = reqwest::Url::parse(trimmed).map_err(|e| ConfigError::Url {
@@ -606,4 +606,137 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_settings_resolve_per_target_as_curl_does() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            ProxySettings::from_vars(move |name| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        // (row, environment, target, proxy used)
+        let rows: [(&str, ProxySettings, &str, Option<&str>); 8] = [
+            ("none set", env(&[]), "https://api.example.com", None),
+            (
+                "https target, HTTPS_PROXY",
+                env(&[("HTTPS_PROXY", "http://p:3128")]),
+                "https://api.example.com",
+                Some("http://p:3128"),
+            ),
+            (
+                "http target ignores HTTPS_PROXY",
+                env(&[("HTTPS_PROXY", "http://p:3128")]),
+                "http://api.example.com",
+                None,
+            ),
+            (
+                "lower case wins",
+                env(&[
+                    ("https_proxy", "http://low:1"),
+                    ("HTTPS_PROXY", "http://up:2"),
+                ]),
+                "https://api.example.com",
+                Some("http://low:1"),
+            ),
+            (
+                "ALL_PROXY as the fallback",
+                env(&[("ALL_PROXY", "http://all:9")]),
+                "http://api.example.com",
+                Some("http://all:9"),
+            ),
+            (
+                "NO_PROXY names a parent domain",
+                env(&[
+                    ("HTTPS_PROXY", "http://p:3128"),
+                    ("NO_PROXY", "example.com"),
+                ]),
+                "https://api.example.com/nexudus",
+                None,
+            ),
+            (
+                "NO_PROXY names an IP",
+                env(&[("HTTPS_PROXY", "http://p:3128"), ("no_proxy", "127.0.0.1")]),
+                "https://127.0.0.1:4010",
+                None,
+            ),
+            (
+                "NO_PROXY for another host",
+                env(&[("HTTPS_PROXY", "http://p:3128"), ("NO_PROXY", "other.org")]),
+                "https://api.example.com",
+                Some("http://p:3128"),
+            ),
+        ];
+        for (row, settings, url, want) in rows {
+            assert_eq!(settings.for_url(url).as_deref(), want, "{row}");
+        }
+    }
+
+    #[test]
+    fn curl_lines_carry_trust_proxy_and_headers_with_secrets_masked() {
+        let dir = std::env::temp_dir().join(format!("nm-curl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = dir.join("ca.pem");
+        let made = crate::tls::self_signed(&["localhost".to_string()]).unwrap();
+        std::fs::write(&ca, &made.ca_pem).unwrap();
+        let target = ClientConfig::new("https://gw.example.com/nexudus/")
+            .unwrap()
+            .with_cacert(&ca)
+            .unwrap()
+            .with_insecure(true)
+            .with_proxy(Some("http://u:pw@proxy:3128".into()))
+            .unwrap()
+            .with_header("X-Api-Key: s3cret")
+            .unwrap()
+            .with_header("X-Tenant: t1")
+            .unwrap();
+        let req = HttpRequest::new("GET", "/api/x").header("Authorization", "Bearer tok");
+        let masked = req.to_curl_for(&target, false);
+        assert_eq!(
+            masked,
+            format!(
+                "curl -sS --cacert '{}' -k --proxy 'http://***@proxy:3128' -H 'X-Api-Key: ***' -H 'X-Tenant: t1' -X GET 'https://gw.example.com/nexudus/api/x' -H 'Authorization: Bearer ***'",
+                ca.display()
+            )
+        );
+        let shown = req.to_curl_for(&target, true);
+        assert!(
+            shown.contains("'http://u:pw@proxy:3128'")
+                && shown.contains("X-Api-Key: s3cret")
+                && shown.contains("Bearer tok"),
+            "{shown}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn bad_targets_and_headers_are_refused_with_the_input_quoted() {
+        // (input, words the error must hold)
+        let urls = [
+            ("ftp://x", "not an http:// or https:// URL"),
+            ("https://", "not a usable base URL"),
+            ("https://h/p?q=1", "no query or fragment"),
+        ];
+        for (url, says) in urls {
+            let e = ClientConfig::new(url).unwrap_err().to_string();
+            assert!(e.contains(says) && e.contains(url), "{url}: {e}");
+        }
+        let base = ClientConfig::new("https://h").unwrap();
+        let headers = [
+            ("no colon", "not 'Name: value'"),
+            ("Bad Name: v", "not 'Name: value'"),
+            ("Authorization: Bearer x", "--token or --user"),
+        ];
+        for (line, says) in headers {
+            let e = base.clone().with_header(line).unwrap_err().to_string();
+            assert!(e.contains(says), "{line}: {e}");
+        }
+    }
 }

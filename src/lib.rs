@@ -14,7 +14,10 @@
 //! - [`contract`]: the contract runner behind `check`.
 //! - [`fuzz`]: the proptest fuzzer behind `fuzz`: strategies, reference model, shrink and replay.
 //! - [`report`]: results of `check`/`fuzz` and their human, JUnit and JSON forms.
-//! - [`client`]: the HTTP client the runner, the fuzzer and the tests share.
+//! - [`client`]: the HTTP client the runner, the fuzzer and the tests share, and
+//!   `ClientConfig` (base URL, TLS trust, proxy, extra headers, timeout).
+//! - [`tls`]: rustls (ring) for both sides: trust roots, `serve` certificates, the
+//!   `--tls-self-signed` CA, certificate problems in words.
 //! - [`cli`]: command-line flags.
 //! - [`persist`]: the `--state-file` (load at start, crash-safe save on every write).
 //! - [`openapi`]: the OpenAPI 3.1 document built from `schemas/`.

@@ -620,3 +620,32 @@ async fn user_credentials_use_the_token_grant_when_offered_and_basic_otherwise()
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_reported_not_followed() {
+    let followed = Arc::new(AtomicUsize::new(0));
+    let count = followed.clone();
+    let layer: Layer = Arc::new(move |app: &App, req: &ApiRequest| {
+        if req.path.starts_with("/moved") {
+            count.fetch_add(1, Ordering::Relaxed);
+            return api::handle(app, req);
+        }
+        ApiResponse::empty(301).with_header("location", format!("/moved{}", req.path))
+    });
+    let server = start(None, Some(layer)).await;
+    let client = HttpClient::new(&server.base_url(), Duration::from_secs(5));
+    let r = client
+        .send(&HttpRequest::new("GET", "/api/spaces/coworkersettings"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 301);
+    let report = contract::run(check_config(target(&server.base_url()))).await;
+    assert_eq!(report.verdict(), Verdict::Failed, "{}", report.to_human());
+    let human = report.to_human();
+    assert!(
+        human.contains("redirected (HTTP 301) to /moved/api/spaces/coworkersettings")
+            && human.contains("not followed"),
+        "{human}"
+    );
+    assert_eq!(followed.load(Ordering::Relaxed), 0, "nothing followed it");
+}
