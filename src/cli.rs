@@ -54,7 +54,8 @@ pub struct FuzzArgs {
     /// Bearer token to send.
     #[arg(long, conflicts_with = "user")]
     pub token: Option<String>,
-    /// Basic credentials as EMAIL:PASSWORD.
+    /// A user as EMAIL:PASSWORD: traded for a bearer token at POST /api/token (OAuth2
+    /// password grant) when the target offers it, else sent as Basic.
     #[arg(long)]
     pub user: Option<String>,
     /// First customer (CoworkerId) to use; each case takes three from there. Random by default.
@@ -178,7 +179,8 @@ pub struct CheckArgs {
     /// Bearer token to send.
     #[arg(long, conflicts_with = "user")]
     pub token: Option<String>,
-    /// Basic credentials as EMAIL:PASSWORD.
+    /// A user as EMAIL:PASSWORD: traded for a bearer token at POST /api/token (OAuth2
+    /// password grant) when the target offers it, else sent as Basic.
     #[arg(long)]
     pub user: Option<String>,
     /// A read-only user's bearer token: reads must work and writes be refused.
