@@ -649,3 +649,16 @@ async fn a_redirect_is_reported_not_followed() {
     );
     assert_eq!(followed.load(Ordering::Relaxed), 0, "nothing followed it");
 }
+
+#[tokio::test]
+async fn an_https_url_to_a_plain_http_port_says_so() {
+    let server = start(None, None).await;
+    let base = server.base_url().replace("http://", "https://");
+    let report = contract::run(check_config(target(&base))).await;
+    assert_eq!(report.verdict(), Verdict::Untested);
+    let reason = report.untested_reason.unwrap();
+    assert!(
+        reason.contains("does not speak TLS on this port"),
+        "{reason}"
+    );
+}
