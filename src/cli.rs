@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::client::{ClientConfig, HttpClient, ProxySettings};
 use crate::server::ServerConfig;
 
 #[derive(Debug, Parser)]
@@ -55,7 +56,8 @@ pub struct FuzzArgs {
     /// Bearer token to send.
     #[arg(long, conflicts_with = "user")]
     pub token: Option<String>,
-    /// Basic credentials as EMAIL:PASSWORD.
+    /// A user as EMAIL:PASSWORD: traded for a bearer token at POST /api/token (OAuth2
+    /// password grant) when the target offers it, else sent as Basic.
     #[arg(long)]
     pub user: Option<String>,
     /// First customer (CoworkerId) to use; each case takes three from there. Random by default.
@@ -93,6 +95,8 @@ pub struct FuzzArgs {
     /// out: a comma-separated list of update, delete, batch, token.
     #[arg(long, value_name = "LIST")]
     pub require: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// Parses `--require update,delete,batch,token` (absent: nothing required).
@@ -102,25 +106,22 @@ fn parse_require(s: &Option<String>) -> Result<Vec<crate::contract::Op>, String>
 }
 
 impl FuzzArgs {
-    pub fn config(&self) -> Result<crate::fuzz::FuzzConfig, String> {
+    /// The checked configuration; `proxy` is the environment's proxy settings.
+    pub fn config(&self, proxy: &ProxySettings) -> Result<crate::fuzz::FuzzConfig, String> {
         let credential =
             crate::contract::Credential::from_flags(self.token.as_deref(), self.user.as_deref())?;
-        if !self.base_url.starts_with("http://") {
-            return Err(format!(
-                "{:?} is not an http:// URL (https is not supported)",
-                self.base_url
-            ));
-        }
+        let client = self
+            .target
+            .client_config(&self.base_url, self.timeout, proxy)?;
         let seed = self.seed.unwrap_or_else(rand::random);
         Ok(crate::fuzz::FuzzConfig {
-            base_url: self.base_url.trim_end_matches('/').to_string(),
+            client,
             credential,
             cases: self.cases.max(1),
             max_time: self.max_time,
             seed,
             coworker_id: self.coworker_id,
             rate: self.rate,
-            timeout: self.timeout,
             max_steps: self.max_steps.max(1),
             replay_out: self
                 .replay_out
@@ -130,6 +131,50 @@ impl FuzzArgs {
             strict: self.strict,
             require: parse_require(&self.require)?,
         })
+    }
+}
+
+/// How to reach a target over the network: TLS trust, extra headers (the proxy
+/// comes from the environment, read by the binary). Flattened into every
+/// subcommand that talks to an implementation.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TargetArgs {
+    /// Also trust the CA certificate(s) in this PEM file (a private CA), besides
+    /// the platform's trust store and the bundled web roots.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Do not verify the target's TLS certificate (a warning is printed).
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
+    /// Send this header with every request, e.g. -H 'X-Api-Key: abc' (repeatable).
+    /// Proxies come from HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY, as in curl.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+}
+
+impl TargetArgs {
+    /// The checked client configuration for `base_url`.
+    pub fn client_config(
+        &self,
+        base_url: &str,
+        timeout: std::time::Duration,
+        proxy: &ProxySettings,
+    ) -> Result<ClientConfig, String> {
+        let mut config = ClientConfig::new(base_url)
+            .map_err(|e| e.to_string())?
+            .with_timeout(timeout)
+            .with_insecure(self.insecure)
+            .with_proxy_settings(proxy)
+            .map_err(|e| e.to_string())?;
+        if let Some(file) = &self.cacert {
+            config = config.with_cacert(file).map_err(|e| e.to_string())?;
+        }
+        for h in &self.headers {
+            config = config.with_header(h).map_err(|e| e.to_string())?;
+        }
+        // Problems in the TLS set-up show now, as a flag error, not as a failed run.
+        HttpClient::from_config(&config).map_err(|e| e.to_string())?;
+        Ok(config)
     }
 }
 
@@ -152,7 +197,8 @@ pub struct CheckArgs {
     /// Bearer token to send.
     #[arg(long, conflicts_with = "user")]
     pub token: Option<String>,
-    /// Basic credentials as EMAIL:PASSWORD.
+    /// A user as EMAIL:PASSWORD: traded for a bearer token at POST /api/token (OAuth2
+    /// password grant) when the target offers it, else sent as Basic.
     #[arg(long)]
     pub user: Option<String>,
     /// A read-only user's bearer token: reads must work and writes be refused.
@@ -190,28 +236,27 @@ pub struct CheckArgs {
     /// Show credentials in the curl reproductions instead of masking them.
     #[arg(long)]
     pub show_secrets: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 impl CheckArgs {
-    pub fn config(&self) -> Result<crate::contract::CheckConfig, String> {
+    /// The checked configuration; `proxy` is the environment's proxy settings.
+    pub fn config(&self, proxy: &ProxySettings) -> Result<crate::contract::CheckConfig, String> {
         use crate::contract::Credential;
         let credential = Credential::from_flags(self.token.as_deref(), self.user.as_deref())?;
         let read_only_credential = match (&self.read_only_token, &self.read_only_user) {
             (None, None) => None,
             (t, u) => Some(Credential::from_flags(t.as_deref(), u.as_deref())?),
         };
-        if !(self.base_url.starts_with("http://")) {
-            return Err(format!(
-                "{:?} is not an http:// URL (https is not supported)",
-                self.base_url
-            ));
-        }
+        let client = self
+            .target
+            .client_config(&self.base_url, self.timeout, proxy)?;
         Ok(crate::contract::CheckConfig {
-            base_url: self.base_url.trim_end_matches('/').to_string(),
+            client,
             credential,
             read_only_credential,
             coworker_id: self.coworker_id,
-            timeout: self.timeout,
             rate: self.rate,
             read_only: self.read_only,
             strict: self.strict,
@@ -256,11 +301,65 @@ pub struct ServeArgs {
     /// Latency, faults, the admin API, hot reload and the state file.
     #[command(flatten)]
     pub frontend: crate::server::frontend::FrontendArgs,
+    /// Serve HTTPS on the same port with this certificate chain (PEM); needs
+    /// --tls-key. HTTP/1.1 only.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate made at start-up for localhost, 127.0.0.1
+    /// and ::1, signed by a CA made for this start-up only and written to
+    /// --tls-ca-out for clients to trust.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: bool,
+    /// Where --tls-self-signed writes its CA certificate (PEM).
+    #[arg(long, value_name = "FILE", default_value = "nexudus-mock-ca.pem")]
+    pub tls_ca_out: PathBuf,
+}
+
+/// How `serve` does TLS, once its certificate is loaded or made.
+pub struct ServeTls {
+    pub config: std::sync::Arc<rustls::ServerConfig>,
+    /// The CA file written for `--tls-self-signed`, for clients to trust.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
     pub fn socket_addr(&self) -> SocketAddr {
         SocketAddr::new(self.addr, self.port)
+    }
+
+    /// Loads `--tls-cert`/`--tls-key`, or makes and writes the `--tls-self-signed`
+    /// certificate; `None` for plain HTTP.
+    pub fn tls(&self) -> Result<Option<ServeTls>, String> {
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            let config =
+                crate::tls::server_config_from_files(cert, key).map_err(|e| e.to_string())?;
+            return Ok(Some(ServeTls {
+                config,
+                ca_file: None,
+            }));
+        }
+        if !self.tls_self_signed {
+            return Ok(None);
+        }
+        let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+        if !self.addr.is_unspecified() && !self.addr.is_loopback() {
+            names.push(self.addr.to_string());
+        }
+        let made = crate::tls::self_signed(&names).map_err(|e| e.to_string())?;
+        std::fs::write(&self.tls_ca_out, &made.ca_pem).map_err(|e| {
+            format!(
+                "--tls-self-signed: cannot write the CA certificate to {}: {e}",
+                self.tls_ca_out.display()
+            )
+        })?;
+        let config = crate::tls::server_config(made.chain, made.key).map_err(|e| e.to_string())?;
+        Ok(Some(ServeTls {
+            config,
+            ca_file: Some(self.tls_ca_out.clone()),
+        }))
     }
 
     pub fn server_config(&self) -> ServerConfig {

@@ -17,7 +17,10 @@
 //! - [`proxy`]: the validating proxy behind `proxy`: forwarding, validation of each
 //!   exchange, recording fixtures, the violations store.
 //! - [`report`]: results of `check`/`fuzz` and their human, JUnit and JSON forms.
-//! - [`client`]: the HTTP client the runner, the fuzzer and the tests share.
+//! - [`client`]: the HTTP client the runner, the fuzzer and the tests share, and
+//!   `ClientConfig` (base URL, TLS trust, proxy, extra headers, timeout).
+//! - [`tls`]: rustls (ring) for both sides: trust roots, `serve` certificates, the
+//!   `--tls-self-signed` CA, certificate problems in words.
 //! - [`cli`]: command-line flags.
 //! - [`persist`]: the `--state-file` (load at start, crash-safe save on every write).
 //! - [`openapi`]: the OpenAPI 3.1 document built from `schemas/`.
@@ -42,4 +45,5 @@ pub mod resource;
 pub mod schemas;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod watch;

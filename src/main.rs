@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use nexudus_mock::cli::{CheckArgs, Cli, Command, FuzzArgs, ProxyArgs, ServeArgs};
+use nexudus_mock::cli::{CheckArgs, Cli, Command, FuzzArgs, ProxyArgs, ServeArgs, TargetArgs};
+use nexudus_mock::client::ProxySettings;
 use nexudus_mock::fixtures::Fixtures;
 use nexudus_mock::server::{App, RunningServer};
 
@@ -35,8 +36,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// The proxy variables, read here and nowhere else.
+fn proxy_from_env() -> ProxySettings {
+    ProxySettings::from_vars(|name| std::env::var(name).ok())
+}
+
+fn warn_if_insecure(target: &TargetArgs) {
+    if target.insecure {
+        eprintln!(
+            "warning: --insecure: the target's TLS certificate is not verified; anyone on the path can read and change this traffic"
+        );
+    }
+}
+
 async fn check(args: CheckArgs) -> ExitCode {
-    let config = match args.config() {
+    warn_if_insecure(&args.target);
+    let config = match args.config(&proxy_from_env()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -53,7 +68,8 @@ async fn check(args: CheckArgs) -> ExitCode {
 }
 
 async fn fuzz(args: FuzzArgs) -> ExitCode {
-    let config = match args.config() {
+    warn_if_insecure(&args.target);
+    let config = match args.config(&proxy_from_env()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -75,7 +91,15 @@ async fn fuzz(args: FuzzArgs) -> ExitCode {
 async fn serve(args: ServeArgs) -> ExitCode {
     let _log_guard = nexudus_mock::logging::init(&args.log_format, &args.frontend.color);
     let started = std::time::Instant::now();
-    let config = args.server_config();
+    let mut config = args.server_config();
+    let tls = match args.tls() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    config.tls = tls.as_ref().map(|t| t.config.clone());
     if let Err(e) =
         nexudus_mock::server::frontend::check_admin_exposure(args.addr, &config.frontend)
     {
@@ -144,11 +168,26 @@ async fn serve(args: ServeArgs) -> ExitCode {
         )),
         _ => None,
     };
-    println!("nexudus-mock listening on http://{}", server.addr);
+    let base = server.base_url();
+    println!("nexudus-mock listening on {base}");
+    let mut curl_tls = String::new();
+    if let Some(tls) = &tls {
+        match &tls.ca_file {
+            Some(ca) => {
+                println!(
+                    "TLS: certificate for localhost, 127.0.0.1 and ::1 (HTTP/1.1 only); its CA, made for this start-up, is in {} (trust that file)",
+                    ca.display()
+                );
+                curl_tls = format!(" --cacert '{}'", ca.display());
+            }
+            None => println!(
+                "TLS: serving --tls-cert (HTTP/1.1 only); add --cacert <CA file> to curl if its issuer is private"
+            ),
+        }
+    }
     if let Some(token) = admin_token {
         println!(
-            "try: curl -H 'Authorization: Bearer {token}' 'http://{}/api/spaces/coworkersettings?page=1&size=5'",
-            server.addr
+            "try: curl{curl_tls} -H 'Authorization: Bearer {token}' '{base}/api/spaces/coworkersettings?page=1&size=5'"
         );
     }
     shutdown_signal().await;

@@ -4,6 +4,8 @@
 //! - `check`: the contract runner against the mock and against broken implementations.
 //! - `fuzz`: the fuzzer against the mock and against broken implementations; shrink and replay.
 //! - `verdict`: conformant-but-different and broken implementations (tables), for check and fuzz.
+//! - `tls`: HTTPS targets and `serve` over TLS, path prefixes, gateway headers,
+//!   proxies, and `--user` through the token grant.
 //! - `util`: start a server, send requests, check bodies against schemas.
 //! - `hostile`: raw-TCP hostile input, limits, mixed load, secrets in logs.
 //! - `mock`: the mock's endpoints, validation, lists, auth, CORS, model and concurrency tests.
@@ -18,5 +20,6 @@ mod fuzz;
 mod hostile;
 mod mock;
 mod proxy;
+mod tls;
 mod util;
 mod verdict;

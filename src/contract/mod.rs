@@ -17,13 +17,13 @@ pub use surface::{Op, Surface};
 /// A checked `check` configuration.
 #[derive(Debug, Clone)]
 pub struct CheckConfig {
-    pub base_url: String,
+    /// The target and how to reach it (TLS, proxy, extra headers, timeout).
+    pub client: crate::client::ClientConfig,
     pub credential: Credential,
     /// A second, read-only user whose writes must be refused (optional).
     pub read_only_credential: Option<Credential>,
     /// The customer to work under; a random one when absent.
     pub coworker_id: Option<i64>,
-    pub timeout: Duration,
     pub rate: Option<f64>,
     pub read_only: bool,
     /// Fail, rather than warn, where the target differs from a choice the docs leave open.
@@ -130,19 +130,19 @@ impl Runner {
 /// Runs every check against the target and returns the report.
 pub async fn run(cfg: CheckConfig) -> Report {
     let started = Instant::now();
-    let mut report = Report::new("check", &cfg.base_url);
+    let mut report = Report::new("check", cfg.client.base_url());
     let ns = Namespace::new(cfg.coworker_id);
     report
         .facts
         .push(("customer".into(), ns.customer.to_string()));
     report.facts.push(("name_prefix".into(), ns.prefix.clone()));
-    let s = Session::new(
-        &cfg.base_url,
+    let mut s = Session::new(
+        &cfg.client,
         cfg.credential.clone(),
-        cfg.timeout,
         cfg.rate,
         cfg.show_secrets,
     );
+    s.sign_in().await;
     let mut r = Runner {
         s,
         cfg,
@@ -182,6 +182,7 @@ pub async fn run(cfg: CheckConfig) -> Report {
     r.report
         .facts
         .push(("requests".into(), r.s.log.len().to_string()));
+    r.report.facts.push(("auth".into(), r.s.auth_used.clone()));
     r.report.duration = started.elapsed();
     r.report
 }

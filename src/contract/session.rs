@@ -1,5 +1,6 @@
-//! One contract run's connection to the target: credentials, the rate limit and
-//! 429 handling, every exchange kept for the run-wide checks (no 5xx, JSON content
+//! One contract run's connection to the target: credentials (a `--user` is first
+//! traded for a bearer token at `POST /api/token`, refreshed once on a 401, Basic
+//! when the target has no token endpoint), the rate limit and 429 handling, every exchange kept for the run-wide checks (no 5xx, JSON content
 //! type), the records the run created (for cleanup), and helpers that turn an
 //! exchange into evidence for the report.
 
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::client::{ClientError, HttpClient, HttpRequest, HttpResponse};
+use crate::client::{ClientConfig, ClientError, HttpClient, HttpRequest, HttpResponse};
 use crate::report::Evidence;
 use crate::resource::BASE_PATH;
 use crate::schemas::Schema;
@@ -77,11 +78,18 @@ impl Exchange {
 /// The most records one run creates; `check --help` says so.
 pub const MAX_CREATES: usize = 100;
 
+/// The vendor's OAuth2 token endpoint (password and refresh-token grants).
+pub const TOKEN_PATH: &str = "/api/token";
+
 pub struct Session {
     pub client: HttpClient,
     pub base_url: String,
     pub credential: Credential,
     pub show_secrets: bool,
+    /// From the password grant; spent on the first 401 (see [`Session::send`]).
+    refresh_token: Option<String>,
+    /// How the run authenticates, for the report's `auth` fact (never a secret).
+    pub auth_used: String,
     min_interval: Option<Duration>,
     last_sent: Option<Instant>,
     /// Every exchange of the run, in order.
@@ -92,18 +100,28 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session to `target`. A client that cannot be built (a TLS set-up problem)
+    /// fails every request with that error, so the run ends as "not tested" with
+    /// the reason rather than here.
     pub fn new(
-        base_url: &str,
+        target: &ClientConfig,
         credential: Credential,
-        timeout: Duration,
         rate: Option<f64>,
         show_secrets: bool,
     ) -> Self {
+        let auth_used = match &credential {
+            Credential::Bearer(_) => "bearer token (--token)",
+            Credential::Basic { .. } => "basic (--user)",
+            Credential::None => "none",
+        }
+        .to_string();
         Session {
-            client: HttpClient::new(base_url, timeout),
-            base_url: base_url.trim_end_matches('/').to_string(),
+            client: HttpClient::from_config_or_failing(target),
+            base_url: target.base_url().to_string(),
             credential,
             show_secrets,
+            refresh_token: None,
+            auth_used,
             min_interval: rate
                 .filter(|r| *r > 0.0)
                 .map(|r| Duration::from_secs_f64(1.0 / r)),
@@ -154,10 +172,92 @@ impl Session {
         }
     }
 
-    /// Sends with this run's credentials.
+    /// Sends with this run's credentials. The first 401 of a run signed in with a
+    /// token grant spends the refresh token (the access token may have expired
+    /// mid-run) and, if that works, sends the request again.
     pub async fn send(&mut self, req: HttpRequest) -> Exchange {
-        let req = self.authed(req);
-        self.send_raw(req).await
+        let retry = self.refresh_token.is_some().then(|| req.clone());
+        let ex = self.send_raw(self.authed(req)).await;
+        if let (Some(req), Some(401)) = (retry, ex.status())
+            && self.refresh().await
+        {
+            return self.send_raw(self.authed(req)).await;
+        }
+        ex
+    }
+
+    /// Signs in the way the vendor issues credentials: a `--user` is traded for a
+    /// bearer token with the OAuth2 password grant when the target offers
+    /// `POST /api/token`, and stays Basic otherwise. Returns what was used (also
+    /// kept in `auth_used`), for the report. Token exchanges stay out of the run's
+    /// log: they are not part of the API under test.
+    pub async fn sign_in(&mut self) -> String {
+        let Credential::Basic { email, password } = self.credential.clone() else {
+            return self.auth_used.clone();
+        };
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "password")
+            .append_pair("username", &email)
+            .append_pair("password", &password)
+            .finish();
+        self.auth_used = match self.token_grant(form).await {
+            Ok(()) => "bearer token from POST /api/token (password grant for --user)".into(),
+            Err(why) => format!("basic (--user; no token from POST /api/token: {why})"),
+        };
+        self.auth_used.clone()
+    }
+
+    /// Trades the refresh token for a new access token, once per run.
+    async fn refresh(&mut self) -> bool {
+        let Some(refresh) = self.refresh_token.take() else {
+            return false;
+        };
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", &refresh)
+            .finish();
+        let ok = self.token_grant(form).await.is_ok();
+        // Whatever the answer, one refresh per run: a target that keeps refusing the
+        // new token must not turn every request into three.
+        self.refresh_token = None;
+        if ok {
+            self.auth_used.push_str("; refreshed once after a 401");
+        }
+        ok
+    }
+
+    /// Posts a grant; on success the session's credential becomes the new token.
+    async fn token_grant(&mut self, form: String) -> Result<(), String> {
+        let req = HttpRequest::new("POST", TOKEN_PATH)
+            .raw_body("application/x-www-form-urlencoded", form);
+        let resp = self.client.send(&req).await.map_err(|e| e.to_string())?;
+        if resp.status != 200 {
+            let error = resp
+                .json()
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string));
+            return Err(match error {
+                Some(e) => format!("HTTP {}, {e}", resp.status),
+                None => format!("HTTP {}", resp.status),
+            });
+        }
+        let v = resp.json()?;
+        let token = v["access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or("HTTP 200 without an access_token")?;
+        self.credential = Credential::Bearer(token.to_string());
+        self.refresh_token = v["refresh_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        Ok(())
+    }
+
+    /// The curl command that repeats `req` against this target (trust, proxy and
+    /// extra headers included; secrets masked unless `--show-secrets`).
+    pub fn curl(&self, req: &HttpRequest) -> String {
+        req.to_curl_for(self.client.config(), self.show_secrets)
     }
 
     pub async fn get(&mut self, path: &str) -> Exchange {
@@ -214,7 +314,7 @@ impl Session {
             Err(err) => e.response = Some(format!("no response: {err}")),
         }
         e.expected = Some(expected.into());
-        e.reproduce = Some(ex.request.to_curl(&self.base_url, self.show_secrets));
+        e.reproduce = Some(self.curl(&ex.request));
         e
     }
 
@@ -223,6 +323,19 @@ impl Session {
         let Ok(r) = &ex.result else {
             return Err(self.evidence(ex, "no response", format!("HTTP {status}")));
         };
+        if (300..400).contains(&r.status)
+            && status != r.status
+            && let Some(location) = r.header("location")
+        {
+            return Err(self.evidence(
+                ex,
+                format!(
+                    "redirected (HTTP {}) to {location}; redirects are reported, not followed (is the base URL right?)",
+                    r.status
+                ),
+                format!("HTTP {status}"),
+            ));
+        }
         if r.status != status {
             return Err(self.evidence(
                 ex,

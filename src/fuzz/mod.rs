@@ -25,14 +25,14 @@ use strategies::Step;
 /// A checked `fuzz` configuration.
 #[derive(Debug, Clone)]
 pub struct FuzzConfig {
-    pub base_url: String,
+    /// The target and how to reach it (TLS, proxy, extra headers, timeout).
+    pub client: crate::client::ClientConfig,
     pub credential: Credential,
     pub cases: u32,
     pub max_time: Duration,
     pub seed: u64,
     pub coworker_id: Option<i64>,
     pub rate: Option<f64>,
-    pub timeout: Duration,
     /// Longest generated sequence.
     pub max_steps: usize,
     /// Where a failure's replay file goes.
@@ -79,12 +79,12 @@ impl Driver {
     /// A session to the target, checked to answer, and a fresh namespace.
     async fn connect(cfg: &FuzzConfig, started: Instant) -> Result<Self, String> {
         let mut session = Session::new(
-            &cfg.base_url,
+            &cfg.client,
             cfg.credential.clone(),
-            cfg.timeout,
             cfg.rate,
             cfg.show_secrets,
         );
+        session.sign_in().await;
         preflight(&mut session).await?;
         let (base_customer, prefix) = namespace(cfg);
         // The probe works in a customer of its own, below the cases' ones.
@@ -149,10 +149,7 @@ impl Driver {
                 ))
                 .await;
             }
-            let curls = curls
-                .iter()
-                .map(|r| r.to_curl(&s.base_url, s.show_secrets))
-                .collect();
+            let curls = curls.iter().map(|r| s.curl(r)).collect();
             Outcome1 { failure, curls }
         })
     }
@@ -265,7 +262,7 @@ async fn preflight(s: &mut Session) -> Result<(), String> {
 /// Fuzzes the target and reports; a failure is shrunk and written to `replay_out`.
 pub async fn run(cfg: FuzzConfig) -> Report {
     let started = Instant::now();
-    let mut report = Report::new("fuzz", &cfg.base_url);
+    let mut report = Report::new("fuzz", cfg.client.base_url());
     report.facts.push(("seed".into(), cfg.seed.to_string()));
     eprintln!(
         "fuzz: seed {} (pass --seed {} to repeat this run)",
@@ -285,6 +282,9 @@ pub async fn run(cfg: FuzzConfig) -> Report {
             .await
             .expect("the fuzzing thread panicked");
     let requests = driver.session.log.len();
+    report
+        .facts
+        .push(("auth".into(), driver.session.auth_used.clone()));
     report.facts.push(("cases".into(), cases_run.to_string()));
     report.facts.push(("requests".into(), requests.to_string()));
     report.facts.push((
@@ -323,7 +323,7 @@ pub async fn run(cfg: FuzzConfig) -> Report {
             ));
             let replay = Replay {
                 seed: cfg.seed,
-                base_url: cfg.base_url.clone(),
+                base_url: cfg.client.base_url().to_string(),
                 failure: why.clone(),
                 steps: steps.clone(),
             };
@@ -334,7 +334,7 @@ pub async fn run(cfg: FuzzConfig) -> Report {
             e.reproduce = Some(format!(
                 "{}replay: nexudus-mock fuzz {} --replay {}{}",
                 numbered(&outcome.curls),
-                cfg.base_url,
+                cfg.client.base_url(),
                 cfg.replay_out.display(),
                 written
                     .err()
@@ -462,7 +462,7 @@ fn drop_needless_steps(driver: &mut Driver, mut steps: Vec<Step>) -> Vec<Step> {
 /// Runs a replay file's sequence once: fixed (pass) or still failing (fail).
 pub async fn replay(cfg: FuzzConfig, file: &Path) -> Report {
     let started = Instant::now();
-    let mut report = Report::new("fuzz --replay", &cfg.base_url);
+    let mut report = Report::new("fuzz --replay", cfg.client.base_url());
     let replay: Replay = match std::fs::read(file)
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))

@@ -85,6 +85,7 @@ fn failure_kind(e: &ClientError) -> (u16, &'static str, &'static str) {
             "broke off the exchange or answered with something that is not HTTP",
         ),
         ClientError::BadUrl(_) => (502, "bad-url", "cannot be asked for this path"),
+        ClientError::Tls(_) => (502, "tls", "refused the TLS handshake or its certificate"),
     }
 }
 

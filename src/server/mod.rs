@@ -1,7 +1,8 @@
 //! The HTTP server: the accept loop, connection limits and timeouts, graceful
 //! shutdown, and the glue that turns hyper requests into `ApiRequest`s and
 //! `ApiResponse`s back into hyper responses, adding CORS and the request log on the
-//! way. This module is the only place that touches hyper.
+//! way; HTTPS when configured (rustls, HTTP/1.1 only). This module is the only place
+//! that touches hyper.
 
 pub mod admin;
 pub mod api;
@@ -57,6 +58,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Latency, faults, the admin token and the journal's size.
     pub frontend: frontend::FrontendConfig,
+    /// Serve HTTPS (HTTP/1.1 over TLS) with this certificate instead of plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +73,7 @@ impl Default for ServerConfig {
             max_connections: 1024,
             shutdown_grace: Duration::from_secs(10),
             frontend: frontend::FrontendConfig::default(),
+            tls: None,
         }
     }
 }
@@ -173,7 +177,12 @@ impl RunningServer {
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.app.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting, lets in-flight requests finish, and waits.
@@ -203,6 +212,7 @@ pub async fn run(
     http.timer(TokioTimer::new())
         .header_read_timeout(app.config.header_read_timeout)
         .max_buf_size(app.config.max_header_bytes.max(8192));
+    let tls = app.config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(app.config.max_connections));
     tokio::pin!(shutdown);
@@ -225,18 +235,46 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let (stream, reset) = ResettableStream::new(stream);
-        let app = app.clone();
-        let service = service_fn(move |req| {
+        let service = {
             let app = app.clone();
-            let reset = reset.clone();
-            async move { serve_one(&app, req, peer, &reset).await }
-        });
-        let conn = graceful
-            .watch(http.serve_connection(TokioIo::new(io::JsonErrors::new(stream)), service));
-        tokio::spawn(async move {
-            let _ = conn.await;
-            drop(permit);
-        });
+            service_fn(move |req| {
+                let app = app.clone();
+                let reset = reset.clone();
+                async move { serve_one(&app, req, peer, &reset).await }
+            })
+        };
+        match &tls {
+            None => {
+                let conn = graceful.watch(
+                    http.serve_connection(TokioIo::new(io::JsonErrors::new(stream)), service),
+                );
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                    drop(permit);
+                });
+            }
+            Some(acceptor) => {
+                // The handshake runs in the connection's own task, so a slow or
+                // silent client never holds up the accept loop; it gets the same
+                // deadline as a request head.
+                let acceptor = acceptor.clone();
+                let watcher = graceful.watcher();
+                let http = http.clone();
+                let deadline = app.config.header_read_timeout;
+                tokio::spawn(async move {
+                    match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let conn = http
+                                .serve_connection(TokioIo::new(io::JsonErrors::new(tls)), service);
+                            let _ = watcher.watch(conn).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                    drop(permit);
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(app.config.shutdown_grace, graceful.shutdown())

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use nexudus_mock::client::ClientConfig;
 use nexudus_mock::contract::{self, CheckConfig, Credential};
 use nexudus_mock::fixtures::Fixtures;
 use nexudus_mock::report::{Outcome, Report, Verdict};
@@ -17,11 +18,12 @@ use serde_json::{Value, json};
 
 fn config(base_url: String) -> CheckConfig {
     CheckConfig {
-        base_url,
+        client: ClientConfig::new(&base_url)
+            .unwrap()
+            .with_timeout(Duration::from_secs(5)),
         credential: Credential::Bearer("admin-token".into()),
         read_only_credential: Some(Credential::Bearer("reader-token".into())),
         coworker_id: None,
-        timeout: Duration::from_secs(5),
         rate: None,
         read_only: false,
         strict: true,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use nexudus_mock::client::ClientConfig;
 use nexudus_mock::contract::Credential;
 use nexudus_mock::fixtures::Fixtures;
 use nexudus_mock::fuzz::{self, FuzzConfig};
@@ -26,14 +27,15 @@ async fn start(layer: Option<Layer>) -> RunningServer {
 
 fn config(base_url: String, seed: u64, cases: u32, replay_out: std::path::PathBuf) -> FuzzConfig {
     FuzzConfig {
-        base_url,
+        client: ClientConfig::new(&base_url)
+            .unwrap()
+            .with_timeout(Duration::from_secs(5)),
         credential: Credential::Bearer("admin-token".into()),
         cases,
         max_time: Duration::from_secs(60),
         seed,
         coworker_id: None,
         rate: None,
-        timeout: Duration::from_secs(5),
         max_steps: 12,
         replay_out,
         show_secrets: false,

@@ -466,7 +466,7 @@ fn broken_targets() -> Vec<(&'static str, Layer, Ask, &'static str)> {
                 }
                 with_json(resp, &v)
             }),
-            list("/api/spaces/coworkersettings?orderBy=EncryptedValue&dir=-1&size=100"),
+            list("/api/spaces/coworkersettings?orderBy=Name&dir=-1&size=100"),
             "list.order",
         ),
         (

@@ -8,6 +8,7 @@ mod targets;
 
 use std::time::Duration;
 
+use nexudus_mock::client::ClientConfig;
 use nexudus_mock::contract::{self, CheckConfig, Credential, Op};
 use nexudus_mock::fixtures::Fixtures;
 use nexudus_mock::fuzz::{self, FuzzConfig};
@@ -26,11 +27,12 @@ async fn start(layer: Layer) -> RunningServer {
 
 fn check_config(base_url: String) -> CheckConfig {
     CheckConfig {
-        base_url,
+        client: ClientConfig::new(&base_url)
+            .unwrap()
+            .with_timeout(Duration::from_secs(10)),
         credential: Credential::user("admin@example.com:admin-password").unwrap(),
         read_only_credential: Credential::user("reader@example.com:reader-password"),
         coworker_id: None,
-        timeout: Duration::from_secs(10),
         rate: None,
         read_only: false,
         strict: false,
@@ -41,14 +43,15 @@ fn check_config(base_url: String) -> CheckConfig {
 
 fn fuzz_config(base_url: String, cases: u32, tag: &str) -> FuzzConfig {
     FuzzConfig {
-        base_url,
+        client: ClientConfig::new(&base_url)
+            .unwrap()
+            .with_timeout(Duration::from_secs(10)),
         credential: Credential::Bearer("admin-token".into()),
         cases,
         max_time: Duration::from_secs(60),
         seed: 20_261_201,
         coworker_id: None,
         rate: None,
-        timeout: Duration::from_secs(10),
         max_steps: 12,
         replay_out: std::env::temp_dir()
             .join(format!("nexudus-verdict-{}-{tag}.json", std::process::id())),
