@@ -7,6 +7,7 @@
 //!   (everything resource-specific).
 //! - [`query`]: list parameters, and the one definition of filter matching and sort order.
 //! - [`store`]: the in-memory store (records, the unique `(CoworkerId, Name)` index, ids, lists).
+//! - [`text_index`]: the trigram index that serves the substring filters at any store size.
 //! - [`auth`]: users, tokens, roles.
 //! - [`fixtures`]: built-in and on-disk fixtures, checked at start-up.
 //! - [`schemas`]: the JSON Schemas in `schemas/`, compiled once.
@@ -38,4 +39,5 @@ pub mod resource;
 pub mod schemas;
 pub mod server;
 pub mod store;
+pub mod text_index;
 pub mod watch;
