@@ -136,10 +136,7 @@ pub fn parse_records(text: &str, file: &str) -> Result<Vec<Record>, FixtureError
     };
     let indexed: Vec<(usize, &RawValue)> = raws.into_iter().enumerate().collect();
     let checked = crate::store::par_map(indexed, |(index, raw)| {
-        let problem = |problem: String| (index, problem);
-        let value: Value = serde_json::from_str(raw.get()).map_err(|e| problem(e.to_string()))?;
-        Schema::Record.validate(&value).map_err(problem)?;
-        serde_json::from_value::<Record>(value).map_err(|e| problem(e.to_string()))
+        check_record(raw.get()).map_err(|problem| (index, problem))
     });
     let mut records = Vec::with_capacity(checked.len());
     for result in checked {
@@ -173,6 +170,14 @@ pub fn parse_records(text: &str, file: &str) -> Result<Vec<Record>, FixtureError
         }
     }
     Ok(records)
+}
+
+/// Checks one record's JSON against the record schema and reads it; the error says
+/// what is wrong. Fixture files, uploads and the state file's journal all use it.
+pub fn check_record(raw: &str) -> Result<Record, String> {
+    let value: Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+    Schema::Record.validate(&value)?;
+    serde_json::from_value::<Record>(value).map_err(|e| e.to_string())
 }
 
 pub fn parse_users(text: &str, file: &str) -> Result<Vec<User>, FixtureError> {

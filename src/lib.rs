@@ -17,7 +17,7 @@
 //! - [`report`]: results of `check`/`fuzz` and their human, JUnit and JSON forms.
 //! - [`client`]: the HTTP client the runner, the fuzzer and the tests share.
 //! - [`cli`]: command-line flags.
-//! - [`persist`]: the `--state-file` (load at start, crash-safe save on every write).
+//! - [`persist`]: the `--state-file`: a snapshot plus a journal of writes, group-committed and compacted.
 //! - [`openapi`]: the OpenAPI 3.1 document built from `schemas/`.
 //! - [`watch`]: hot reload of `--fixtures DIR --watch`.
 //! - [`logging`]: the request log (readable coloured lines or JSON), batched off the request path.

@@ -7,7 +7,7 @@ use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 use thiserror::Error;
@@ -48,6 +48,43 @@ pub enum LoadError {
         coworker_id: i64,
         name: String,
     },
+}
+
+/// A change to the store, as a change log sees it.
+pub enum Change<'a> {
+    /// A record created or updated (the new version).
+    Put(&'a Arc<Stored>),
+    Delete(i64),
+    /// Every record replaced at once (reset, upload, reload).
+    Replace(&'a mut dyn Iterator<Item = &'a Arc<Stored>>),
+}
+
+/// Told of every change while the store's write lock is held, so the order it sees
+/// is the order the changes were made in (the state file's journal relies on it).
+pub trait ChangeLog: Send + Sync {
+    fn append(&self, change: Change<'_>);
+}
+
+/// A handle on the store's records for a change log that must read them all at a
+/// moment when no change is being made (the state file's compaction).
+#[derive(Clone)]
+pub struct StoreReader {
+    inner: Arc<RwLock<Inner>>,
+    next_id: Arc<AtomicI64>,
+}
+
+impl StoreReader {
+    /// Runs `f` on every record (in Id order) and the next Id, with changes held off.
+    pub fn with_records<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Iterator<Item = &Arc<Stored>>, i64) -> R,
+    ) -> R {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        f(
+            &mut inner.by_id.values(),
+            self.next_id.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// One page of a list and the number of records that matched.
@@ -209,9 +246,12 @@ impl Inner {
 /// The store. A std `RwLock` because no critical section awaits: every method
 /// takes the lock, does in-memory work and returns.
 pub struct Store {
-    inner: RwLock<Inner>,
+    /// Shared with a [`StoreReader`], if one is handed out.
+    inner: Arc<RwLock<Inner>>,
     /// The next Id to hand out; only grows, so Ids are never reused, even across resets.
-    next_id: AtomicI64,
+    next_id: Arc<AtomicI64>,
+    /// Told of every change (the state file's journal), once one is attached.
+    log: OnceLock<Arc<dyn ChangeLog>>,
     /// What `reset` goes back to. Shares its records with the live maps, so an
     /// unmodified store costs one pointer per record for this.
     baseline: RwLock<Vec<Arc<Stored>>>,
@@ -255,10 +295,30 @@ impl Store {
         let inner = Inner::from_stored(&stored)?;
         let next_id = inner.max_id() + 1;
         Ok(Store {
-            inner: RwLock::new(inner),
-            next_id: AtomicI64::new(next_id),
+            inner: Arc::new(RwLock::new(inner)),
+            next_id: Arc::new(AtomicI64::new(next_id)),
+            log: OnceLock::new(),
             baseline: RwLock::new(stored),
         })
+    }
+
+    /// Attaches the change log; returns false if one already is.
+    pub fn attach_log(&self, log: Arc<dyn ChangeLog>) -> bool {
+        self.log.set(log).is_ok()
+    }
+
+    pub fn reader(&self) -> StoreReader {
+        StoreReader {
+            inner: self.inner.clone(),
+            next_id: self.next_id.clone(),
+        }
+    }
+
+    /// Called with the write lock held.
+    fn logged(&self, change: Change<'_>) {
+        if let Some(log) = self.log.get() {
+            log.append(change);
+        }
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
@@ -314,6 +374,7 @@ impl Store {
         inner.by_key.insert(ByKey(stored.clone()));
         inner.by_id.insert(id, stored.clone());
         inner.text.insert(&stored);
+        self.logged(Change::Put(&stored));
         Ok(stored)
     }
 
@@ -345,6 +406,7 @@ impl Store {
         inner.by_key.insert(ByKey(stored.clone()));
         inner.by_id.insert(id, stored.clone());
         inner.text.insert(&stored);
+        self.logged(Change::Put(&stored));
         Ok(stored)
     }
 
@@ -353,6 +415,7 @@ impl Store {
         let old = inner.by_id.remove(&id).ok_or(WriteError::NotFound(id))?;
         inner.unindex(&old);
         inner.text.remove(id);
+        self.logged(Change::Delete(id));
         Ok(old)
     }
 
@@ -489,6 +552,7 @@ impl Store {
         self.next_id
             .fetch_max(fresh.max_id() + 1, Ordering::Relaxed);
         *inner = fresh;
+        self.logged(Change::Replace(&mut inner.by_id.values()));
     }
 }
 

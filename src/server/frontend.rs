@@ -167,10 +167,12 @@ impl Frontend {
 }
 
 impl App {
-    /// Loads the records saved in `path` (if it exists) over the fixtures, and saves
-    /// every later write there. The file is written at once, so it always exists.
+    /// Loads the records saved in `path` (if it exists) over the fixtures, and
+    /// journals every later write there. A snapshot is written at once, so the file
+    /// always exists.
     pub fn with_state_file(mut self, path: &std::path::Path) -> Result<Self, PersistError> {
-        let (file, loaded) = StateFile::open(path)?;
+        let loaded = StateFile::open(path)?;
+        let mut seq = 0;
         if let Some(loaded) = loaded {
             self.store
                 .replace_all(loaded.records)
@@ -179,28 +181,19 @@ impl App {
                     problem: e.to_string(),
                 })?;
             self.store.reserve_ids(loaded.next_id);
+            seq = loaded.seq;
         }
-        file.save(&self.store)?;
-        self.frontend.state_file = Some(file);
+        self.frontend.state_file = Some(StateFile::attach(path, &self.store, seq)?);
         Ok(self)
     }
 
-    /// Saves the store to the state file, if there is one. The error is the 500 to
-    /// answer instead of the acknowledgement.
+    /// Waits until every change so far is in the state file, if there is one (bulk
+    /// changes: reset, upload, reload). The error is the 500 to answer instead.
     pub fn persist(&self) -> Result<(), ApiResponse> {
         let Some(file) = &self.frontend.state_file else {
             return Ok(());
         };
-        file.save(&self.store).map_err(|e| {
-            tracing::error!(error = %e, "could not save the state file");
-            ApiResponse::json(
-                500,
-                &error_body(
-                    500,
-                    &format!("The change was made in memory but could not be saved ({e}); it may be lost on restart."),
-                ),
-            )
-        })
+        file.wait_all().map_err(|e| unsaved(&e))
     }
 
     /// Replaces every record and makes them what a reset returns to.
@@ -219,6 +212,28 @@ impl App {
         self.persist()?;
         Ok(self.store.len())
     }
+}
+
+/// Waits, without holding a thread, until journal line `seq` is on disk. The error
+/// is the 500 to answer instead of the acknowledgement.
+pub async fn durable(app: &App, seq: u64) -> Result<(), ApiResponse> {
+    let Some(file) = &app.frontend.state_file else {
+        return Ok(());
+    };
+    file.durable(seq).await.map_err(|e| unsaved(&e))
+}
+
+fn unsaved(e: &PersistError) -> ApiResponse {
+    tracing::error!(error = %e, "could not save the state file");
+    ApiResponse::json(
+        500,
+        &error_body(
+            500,
+            &format!(
+                "The change was made in memory but could not be saved ({e}); it may be lost on restart."
+            ),
+        ),
+    )
 }
 
 /// An `X-Request-Id` that is sent and sane is echoed; otherwise a new one is made.

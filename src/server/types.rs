@@ -53,6 +53,9 @@ pub struct ApiResponse {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Bytes,
+    /// The state file's journal line that must be on disk before this is sent (a
+    /// write's acknowledgement); the hyper glue waits for it.
+    pub durable_at: Option<u64>,
 }
 
 pub const JSON: &str = "application/json; charset=utf-8";
@@ -70,6 +73,7 @@ impl ApiResponse {
             status,
             headers: vec![("content-type", JSON.to_string())],
             body,
+            durable_at: None,
         }
     }
 
@@ -78,6 +82,7 @@ impl ApiResponse {
             status,
             headers: vec![],
             body: Bytes::new(),
+            durable_at: None,
         }
     }
 
