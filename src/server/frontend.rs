@@ -36,6 +36,8 @@ pub struct FrontendConfig {
     pub admin_token: Option<String>,
     /// Requests the journal keeps.
     pub journal_size: usize,
+    /// No per-request log line (other events are still logged).
+    pub quiet: bool,
 }
 
 impl Default for FrontendConfig {
@@ -46,6 +48,7 @@ impl Default for FrontendConfig {
             seed: None,
             admin_token: None,
             journal_size: DEFAULT_JOURNAL_SIZE,
+            quiet: false,
         }
     }
 }
@@ -61,6 +64,7 @@ impl std::fmt::Debug for FrontendConfig {
                 &self.admin_token.as_ref().map(|_| journal::MASK),
             )
             .field("journal_size", &self.journal_size)
+            .field("quiet", &self.quiet)
             .finish()
     }
 }
@@ -92,6 +96,9 @@ pub struct FrontendArgs {
     /// Colour the request log: auto (when stderr is a terminal), always or never.
     #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
     pub color: String,
+    /// Do not write the per-request log line (start-up and error events still appear).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 fn parse_latency(s: &str) -> Result<Latency, String> {
@@ -110,6 +117,7 @@ impl FrontendArgs {
             seed: self.seed,
             admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
             journal_size: self.journal_size,
+            quiet: self.quiet,
         }
     }
 }
@@ -361,19 +369,28 @@ pub fn finish(
         Some(WireFault::Reset | WireFault::Empty) => None,
         _ => Some(answer.response.status),
     };
+    let journaled = !answer.admin && app.frontend.journal.capacity() > 0;
+    let logged = !app.frontend.config.quiet
+        && tracing::enabled!(target: REQUEST_LOG_TARGET, tracing::Level::INFO);
+    if !journaled && !logged {
+        // Neither wants it: skip masking the query and building the entry.
+        return;
+    }
     let query = journal::mask_query(&req.query);
-    tracing::info!(
-        target: REQUEST_LOG_TARGET,
-        method = %req.method_name,
-        path = %req.path,
-        query = %query,
-        status = status.unwrap_or(0),
-        micros = elapsed.as_micros() as u64,
-        request_id = %request_id,
-        fault = answer.injected.as_deref().unwrap_or(""),
-        "request"
-    );
-    if answer.admin {
+    if logged {
+        tracing::info!(
+            target: REQUEST_LOG_TARGET,
+            method = %req.method_name,
+            path = %req.path,
+            query = %query,
+            status = status.unwrap_or(0),
+            micros = elapsed.as_micros() as u64,
+            request_id = %request_id,
+            fault = answer.injected.as_deref().unwrap_or(""),
+            "request"
+        );
+    }
+    if !journaled {
         return;
     }
     app.frontend.journal.push(Entry {

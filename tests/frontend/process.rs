@@ -519,4 +519,14 @@ async fn the_log_is_one_readable_line_per_request_coloured_on_request_and_json_f
         }
     }
     assert_eq!(seen, 1, "{json_log}");
+
+    let quiet = log_of(&["--quiet", "--color", "never"]).await;
+    assert!(
+        !quiet.contains("log-test-1") && !quiet.contains("log-test-2"),
+        "--quiet writes no request line: {quiet}"
+    );
+    assert!(
+        quiet.contains("fixtures loaded"),
+        "other events still appear: {quiet}"
+    );
 }
