@@ -901,6 +901,29 @@ mod tests {
         assert_eq!(load(&path).unwrap().unwrap().records, store.snapshot());
     }
 
+    #[test]
+    fn a_compaction_cut_short_before_its_snapshot_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, file, path) = journaled(dir.path());
+        store.create(input(5, "a"), "me", Timestamp(0)).unwrap();
+        let b = store.create(input(5, "b"), "me", Timestamp(0)).unwrap();
+        file.wait_all().unwrap();
+        // What a crash between moving to a new segment and renaming the new
+        // snapshot into place leaves: the old snapshot and both segments.
+        let blocker = with_suffix(&path, ".tmp");
+        std::fs::create_dir(&blocker).unwrap();
+        assert!(file.shared.compact().is_err());
+        store.create(input(5, "c"), "me", Timestamp(0)).unwrap();
+        store.delete(b.record.id).unwrap();
+        file.wait_all().unwrap();
+        assert_eq!(segments(&path).unwrap().len(), 2);
+        assert_eq!(load(&path).unwrap().unwrap().records, store.snapshot());
+        std::fs::remove_dir(&blocker).unwrap();
+        file.shared.compact().unwrap();
+        assert!(segments(&path).unwrap().is_empty());
+        assert_eq!(load(&path).unwrap().unwrap().records, store.snapshot());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         /// 64 cases: random writes, then the journal cut at a random byte as a crash
