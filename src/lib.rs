@@ -7,6 +7,7 @@
 //!   (everything resource-specific).
 //! - [`query`]: list parameters, and the one definition of filter matching and sort order.
 //! - [`store`]: the in-memory store (records, the unique `(CoworkerId, Name)` index, ids, lists).
+//! - [`text_index`]: the trigram index that serves the substring filters at any store size.
 //! - [`auth`]: users, tokens, roles.
 //! - [`fixtures`]: built-in and on-disk fixtures, checked at start-up.
 //! - [`schemas`]: the JSON Schemas in `schemas/`, compiled once.
@@ -22,7 +23,7 @@
 //! - [`tls`]: rustls (ring) for both sides: trust roots, `serve` certificates, the
 //!   `--tls-self-signed` CA, certificate problems in words.
 //! - [`cli`]: command-line flags.
-//! - [`persist`]: the `--state-file` (load at start, crash-safe save on every write).
+//! - [`persist`]: the `--state-file`: a snapshot plus a journal of writes, group-committed and compacted.
 //! - [`openapi`]: the OpenAPI 3.1 document built from `schemas/`.
 //! - [`watch`]: hot reload of `--fixtures DIR --watch`.
 //! - [`logging`]: the request log (readable coloured lines or JSON), batched off the request path.
@@ -45,5 +46,6 @@ pub mod resource;
 pub mod schemas;
 pub mod server;
 pub mod store;
+pub mod text_index;
 pub mod tls;
 pub mod watch;

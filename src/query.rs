@@ -3,6 +3,7 @@
 //! sort orders. The store and the fuzzer's reference model both use these; the
 //! contract runner only states properties of responses and does not.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::num::IntErrorKind;
 
@@ -399,7 +400,18 @@ fn contains_ignore_case(hay: &str, needle: &str) -> bool {
                 && h[i + 1..i + n.len()].eq_ignore_ascii_case(&n[1..])
         });
     }
-    hay.to_lowercase().contains(&needle.to_lowercase())
+    fold_case(hay).contains(&*fold_case(needle))
+}
+
+/// The case folding of the substring filters: `str::to_lowercase` of the whole
+/// string (so a final capital sigma becomes `ς` and `İ` becomes `i̇`, as Unicode
+/// says). The substring index folds with this too, which is what keeps it exact.
+pub fn fold_case(s: &str) -> Cow<'_, str> {
+    if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.to_lowercase())
+    }
 }
 
 /// The paging arithmetic of the list envelope.

@@ -7,13 +7,14 @@ use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 use thiserror::Error;
 
 use crate::query::{ListQuery, SortField};
 use crate::resource::{Record, SettingInput, Timestamp};
+use crate::text_index::TextIndex;
 
 /// A stored record and its JSON, serialised once when written and shared by every read.
 #[derive(Debug)]
@@ -53,6 +54,43 @@ pub enum LoadError {
     },
 }
 
+/// A change to the store, as a change log sees it.
+pub enum Change<'a> {
+    /// A record created or updated (the new version).
+    Put(&'a Arc<Stored>),
+    Delete(i64),
+    /// Every record replaced at once (reset, upload, reload).
+    Replace(&'a mut dyn Iterator<Item = &'a Arc<Stored>>),
+}
+
+/// Told of every change while the store's write lock is held, so the order it sees
+/// is the order the changes were made in (the state file's journal relies on it).
+pub trait ChangeLog: Send + Sync {
+    fn append(&self, change: Change<'_>);
+}
+
+/// A handle on the store's records for a change log that must read them all at a
+/// moment when no change is being made (the state file's compaction).
+#[derive(Clone)]
+pub struct StoreReader {
+    inner: Arc<RwLock<Inner>>,
+    next_id: Arc<AtomicI64>,
+}
+
+impl StoreReader {
+    /// Runs `f` on every record (in Id order) and the next Id, with changes held off.
+    pub fn with_records<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Iterator<Item = &Arc<Stored>>, i64) -> R,
+    ) -> R {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        f(
+            &mut inner.by_id.values(),
+            self.next_id.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// One page of a list and the number of records that matched.
 pub struct ListResult {
     pub records: Vec<Arc<Stored>>,
@@ -66,6 +104,8 @@ struct Inner {
     /// Enforces uniqueness, and finds one customer's records without a scan.
     /// Keyed by the records themselves, so a name is never copied into the index.
     by_key: BTreeSet<ByKey>,
+    /// Serves the substring filters without reading every record.
+    text: TextIndex,
 }
 
 /// A `(CoworkerId, Name)` pair, however it is held: lets the index be searched with
@@ -148,7 +188,28 @@ impl Inner {
     /// Builds both maps in bulk (sort, then build) rather than by a million inserts.
     fn from_stored(records: &[Arc<Stored>]) -> Result<Self, LoadError> {
         // The two sorts are independent: run them side by side.
-        let (ids, keys) = std::thread::scope(|scope| {
+        let text = std::thread::scope(|scope| {
+            let text = scope.spawn(|| TextIndex::build(records));
+            let sorted = Self::sorted(records);
+            (sorted, text.join().expect("the text index build panicked"))
+        });
+        let ((ids, keys), text) = text;
+        let duplicate_id = ids.windows(2).any(|w| w[0].0 == w[1].0);
+        let duplicate_key = keys.windows(2).any(|w| w[0] == w[1]);
+        if duplicate_id || duplicate_key {
+            return Err(Self::first_duplicate(records));
+        }
+        Ok(Inner {
+            by_id: ids.into_iter().collect(),
+            by_key: keys.into_iter().collect(),
+            text,
+        })
+    }
+
+    /// Both maps' entries, each sorted.
+    #[allow(clippy::type_complexity)]
+    fn sorted(records: &[Arc<Stored>]) -> (Vec<(i64, Arc<Stored>)>, Vec<ByKey>) {
+        std::thread::scope(|scope| {
             let keys = scope.spawn(|| {
                 let mut keys: Vec<ByKey> = records.iter().map(|s| ByKey(s.clone())).collect();
                 keys.sort();
@@ -158,15 +219,6 @@ impl Inner {
                 records.iter().map(|s| (s.record.id, s.clone())).collect();
             ids.sort_by_key(|(id, _)| *id);
             (ids, keys.join().expect("the index sort panicked"))
-        });
-        let duplicate_id = ids.windows(2).any(|w| w[0].0 == w[1].0);
-        let duplicate_key = keys.windows(2).any(|w| w[0] == w[1]);
-        if duplicate_id || duplicate_key {
-            return Err(Self::first_duplicate(records));
-        }
-        Ok(Inner {
-            by_id: ids.into_iter().collect(),
-            by_key: keys.into_iter().collect(),
         })
     }
 
@@ -198,9 +250,12 @@ impl Inner {
 /// The store. A std `RwLock` because no critical section awaits: every method
 /// takes the lock, does in-memory work and returns.
 pub struct Store {
-    inner: RwLock<Inner>,
+    /// Shared with a [`StoreReader`], if one is handed out.
+    inner: Arc<RwLock<Inner>>,
     /// The next Id to hand out; only grows, so Ids are never reused, even across resets.
-    next_id: AtomicI64,
+    next_id: Arc<AtomicI64>,
+    /// Told of every change (the state file's journal), once one is attached.
+    log: OnceLock<Arc<dyn ChangeLog>>,
     /// What `reset` goes back to. Shares its records with the live maps, so an
     /// unmodified store costs one pointer per record for this.
     baseline: RwLock<Vec<Arc<Stored>>>,
@@ -244,10 +299,30 @@ impl Store {
         let inner = Inner::from_stored(&stored)?;
         let next_id = inner.max_id().saturating_add(1);
         Ok(Store {
-            inner: RwLock::new(inner),
-            next_id: AtomicI64::new(next_id),
+            inner: Arc::new(RwLock::new(inner)),
+            next_id: Arc::new(AtomicI64::new(next_id)),
+            log: OnceLock::new(),
             baseline: RwLock::new(stored),
         })
+    }
+
+    /// Attaches the change log; returns false if one already is.
+    pub fn attach_log(&self, log: Arc<dyn ChangeLog>) -> bool {
+        self.log.set(log).is_ok()
+    }
+
+    pub fn reader(&self) -> StoreReader {
+        StoreReader {
+            inner: self.inner.clone(),
+            next_id: self.next_id.clone(),
+        }
+    }
+
+    /// Called with the write lock held.
+    fn logged(&self, change: Change<'_>) {
+        if let Some(log) = self.log.get() {
+            log.append(change);
+        }
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
@@ -308,6 +383,8 @@ impl Store {
         }
         inner.by_key.insert(ByKey(stored.clone()));
         inner.by_id.insert(id, stored.clone());
+        inner.text.insert(&stored);
+        self.logged(Change::Put(&stored));
         Ok(stored)
     }
 
@@ -338,6 +415,8 @@ impl Store {
         let stored = Stored::new(old.record.updated(input, by, now));
         inner.by_key.insert(ByKey(stored.clone()));
         inner.by_id.insert(id, stored.clone());
+        inner.text.insert(&stored);
+        self.logged(Change::Put(&stored));
         Ok(stored)
     }
 
@@ -345,6 +424,8 @@ impl Store {
         let mut inner = self.write();
         let old = inner.by_id.remove(&id).ok_or(WriteError::NotFound(id))?;
         inner.unindex(&old);
+        inner.text.remove(id);
+        self.logged(Change::Delete(id));
         Ok(old)
     }
 
@@ -363,10 +444,10 @@ impl Store {
     }
 
     /// Runs a list query. The default order (by Id) with no filter is served from the
-    /// Id index without a sort; a customer filter narrows the candidates through the
-    /// `(CoworkerId, Name)` index; everything else filters then sorts the matches.
-    /// That index is not used for order: it holds names in exact (byte) order, while
-    /// the list sorts text case-insensitively.
+    /// Id index without a sort. One customer is read from its `(CoworkerId, Name)`
+    /// index range (not used for order: it holds names in byte order, while the list
+    /// sorts text case-insensitively); substring filters take their candidates from
+    /// the text index; everything is then checked with the query's own filter and sorted.
     pub fn list(&self, q: &ListQuery) -> ListResult {
         let inner = self.read();
         let (offset, size) = (q.offset(), q.size as usize);
@@ -396,6 +477,15 @@ impl Store {
                 page(&mut inner.by_id.values().rev())
             };
             return ListResult { records, total };
+        }
+        if let Some(candidates) = inner.text.candidates(q) {
+            return sorted_page(
+                candidates
+                    .into_iter()
+                    .filter(|s| q.matches(&s.record))
+                    .collect(),
+                q,
+            );
         }
         sorted_page(
             inner
@@ -462,6 +552,7 @@ impl Store {
         self.next_id
             .fetch_max(fresh.max_id().saturating_add(1), Ordering::Relaxed);
         *inner = fresh;
+        self.logged(Change::Replace(&mut inner.by_id.values()));
     }
 }
 
@@ -612,6 +703,209 @@ mod tests {
                 all.sort_by(|a, b| q.compare(a, b));
                 let slow: Vec<i64> = all.iter().skip(q.offset()).take(4).map(|r| r.id).collect();
                 assert_eq!(fast, slow);
+            }
+        }
+    }
+
+    mod substring_index {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        /// Characters whose case folding is not one-to-one or not ASCII-only: dotted
+        /// and dotless i, sharp s, the three sigmas, KELVIN and OHM SIGN, accents.
+        const ALPHABET: &[char] = &[
+            'a', 'A', 'k', 'K', 'i', 'I', 's', 'S', '.', ' ', '4', 'İ', 'ı', 'ß', 'ẞ', 'Σ', 'σ',
+            'ς', '\u{212A}', '\u{2126}', 'ω', 'é', 'É', 'ǅ',
+        ];
+
+        fn arb_text() -> impl Strategy<Value = String> {
+            vec(proptest::sample::select(ALPHABET), 1..10).prop_map(|c| c.into_iter().collect())
+        }
+
+        fn arb_input() -> impl Strategy<Value = SettingInput> {
+            (
+                0i64..3,
+                arb_text(),
+                proptest::option::of(arb_text()),
+                proptest::option::of(arb_text()),
+            )
+                .prop_map(|(c, name, value, encrypted_value)| SettingInput {
+                    coworker_id: c,
+                    name,
+                    value,
+                    encrypted_value,
+                })
+        }
+
+        #[derive(Debug, Clone)]
+        enum Write {
+            Create(SettingInput),
+            Update(usize, SettingInput),
+            Delete(usize),
+        }
+
+        fn arb_write() -> impl Strategy<Value = Write> {
+            prop_oneof![
+                3 => arb_input().prop_map(Write::Create),
+                2 => (any::<usize>(), arb_input()).prop_map(|(i, s)| Write::Update(i, s)),
+                2 => any::<usize>().prop_map(Write::Delete),
+            ]
+        }
+
+        /// A needle: a random text, or a piece of a stored text with its case changed.
+        #[derive(Debug, Clone)]
+        enum Needle {
+            Random(String),
+            Piece {
+                record: usize,
+                start: usize,
+                len: usize,
+                upper: bool,
+            },
+        }
+
+        fn arb_needle() -> impl Strategy<Value = (u8, Needle)> {
+            (
+                0u8..3,
+                prop_oneof![
+                    arb_text().prop_map(Needle::Random),
+                    (any::<usize>(), 0usize..8, 1usize..8, any::<bool>()).prop_map(
+                        |(record, start, len, upper)| Needle::Piece {
+                            record,
+                            start,
+                            len,
+                            upper
+                        }
+                    ),
+                ],
+            )
+        }
+
+        fn needle_text(n: &Needle, field: u8, records: &[Record]) -> String {
+            match n {
+                Needle::Random(s) => s.clone(),
+                Needle::Piece {
+                    record,
+                    start,
+                    len,
+                    upper,
+                } => {
+                    let Some(r) = records.get(record % records.len().max(1)) else {
+                        return "a".into();
+                    };
+                    let text = match field {
+                        0 => Some(r.name.as_str()),
+                        1 => r.value.as_deref(),
+                        _ => r.encrypted_value.as_deref(),
+                    }
+                    .unwrap_or("xyz");
+                    let piece: String = text.chars().skip(*start).take(*len).collect();
+                    let piece = if piece.is_empty() {
+                        text.to_string()
+                    } else {
+                        piece
+                    };
+                    if *upper {
+                        piece.to_uppercase()
+                    } else {
+                        piece.to_lowercase()
+                    }
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+            /// 300 cases: random stores, then random creates, updates and deletes (enough
+            /// to force index rebuilds), each followed by substring queries on one or two
+            /// fields; the indexed list equals a plain scan with the same filter.
+            #[test]
+            fn indexed_substring_results_equal_a_plain_scan(
+                initial in vec(arb_input(), 0..30),
+                writes in vec(arb_write(), 0..40),
+                needles in vec((arb_needle(), proptest::option::of(arb_needle())), 1..6),
+            ) {
+                let records: Vec<Record> = initial
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, input)| Record::new(i as i64 + 1, input, "x", Timestamp(i as i64)))
+                    .collect();
+                // Duplicate (CoworkerId, Name) pairs are not a store; keep the first of each.
+                let mut seen = std::collections::HashSet::new();
+                let records: Vec<Record> = records
+                    .into_iter()
+                    .filter(|r| seen.insert((r.coworker_id, r.name.clone())))
+                    .collect();
+                let s = Store::new(records).unwrap();
+                let check = |s: &Store| -> Result<(), TestCaseError> {
+                    let snapshot = s.snapshot();
+                    for ((f1, n1), second) in &needles {
+                        let mut q = ListQuery { size: 1000, ..Default::default() };
+                        let set = |field: u8, n: &Needle, q: &mut ListQuery| {
+                            let text = Some(needle_text(n, field, &snapshot));
+                            match field {
+                                0 => q.name = text,
+                                1 => q.value = text,
+                                _ => q.encrypted_value = text,
+                            }
+                        };
+                        set(*f1, n1, &mut q);
+                        if let Some((f2, n2)) = second {
+                            set(*f2, n2, &mut q);
+                        }
+                        let listed = s.list(&q);
+                        let got: Vec<i64> = listed.records.iter().map(|r| r.record.id).collect();
+                        let want: Vec<i64> = snapshot.iter().filter(|r| q.matches(r)).map(|r| r.id).collect();
+                        prop_assert_eq!(&got, &want, "query {:?}", q);
+                        prop_assert_eq!(listed.total, want.len() as u64);
+                    }
+                    Ok(())
+                };
+                check(&s)?;
+                for w in writes {
+                    let ids: Vec<i64> = s.snapshot().iter().map(|r| r.id).collect();
+                    let pick = |i: usize| ids.get(i % ids.len().max(1)).copied().unwrap_or(1);
+                    let _ = match w {
+                        Write::Create(input) => s.create(input, "x", Timestamp(1)).map(|_| ()),
+                        Write::Update(i, input) => s.update(pick(i), input, "x", Timestamp(2)).map(|_| ()),
+                        Write::Delete(i) => s.delete(pick(i)).map(|_| ()),
+                    };
+                    check(&s)?;
+                }
+            }
+        }
+
+        #[test]
+        fn the_index_agrees_with_the_filter_on_case_folding_traps() {
+            let cases = [
+                ("İSTANBUL", "i̇stanbul", true),
+                ("istanbul", "İst", false),
+                ("STRASSE", "straße", false),
+                ("Straße", "STRASSE", false),
+                ("Straße", "STRAẞE", true),
+                ("ΟΔΟΣ ΑΘΗΝΑ", "οδος", true),
+                ("ΟΔΟΣ", "ΟΔΟΣ ", false),
+                ("5 \u{212A}elvin", "kel", true),
+                ("\u{2126}mega", "ωme", true),
+            ];
+            for (hay, needle, want) in cases {
+                let s = Store::new(vec![]).unwrap();
+                s.create(input(1, hay), "x", Timestamp(0)).unwrap();
+                let q = ListQuery {
+                    name: Some(needle.into()),
+                    ..Default::default()
+                };
+                assert_eq!(
+                    q.matches(&s.snapshot()[0]),
+                    want,
+                    "{hay} / {needle}: the filter"
+                );
+                assert_eq!(
+                    s.list(&q).total,
+                    u64::from(want),
+                    "{hay} / {needle}: the index"
+                );
             }
         }
     }

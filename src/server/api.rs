@@ -162,15 +162,10 @@ fn create(app: &App, req: &ApiRequest, by: &str) -> ApiResponse {
     };
     let now = Timestamp::now();
     match app.store.create(input, by, now) {
-        Ok(stored) => {
-            if let Err(resp) = app.after_write() {
-                return resp;
-            }
-            ApiResponse::json(
-                200,
-                &action_envelope(MSG_CREATED, stored.record.id, now, by),
-            )
-        }
+        Ok(stored) => app.after_write(ApiResponse::json(
+            200,
+            &action_envelope(MSG_CREATED, stored.record.id, now, by),
+        )),
         Err(e) => write_error(e),
     }
 }
@@ -182,24 +177,20 @@ fn update(app: &App, req: &ApiRequest, by: &str) -> ApiResponse {
     };
     let now = Timestamp::now();
     match app.store.update(id, input, by, now) {
-        Ok(_) => {
-            if let Err(resp) = app.after_write() {
-                return resp;
-            }
-            ApiResponse::json(200, &action_envelope(MSG_UPDATED, id, now, by))
-        }
+        Ok(_) => app.after_write(ApiResponse::json(
+            200,
+            &action_envelope(MSG_UPDATED, id, now, by),
+        )),
         Err(e) => write_error(e),
     }
 }
 
 fn delete(app: &App, id: i64, by: &str) -> ApiResponse {
     match app.store.delete(id) {
-        Ok(_) => {
-            if let Err(resp) = app.after_write() {
-                return resp;
-            }
-            ApiResponse::json(200, &action_envelope(MSG_DELETED, id, Timestamp::now(), by))
-        }
+        Ok(_) => app.after_write(ApiResponse::json(
+            200,
+            &action_envelope(MSG_DELETED, id, Timestamp::now(), by),
+        )),
         Err(e) => write_error(e),
     }
 }

@@ -37,6 +37,8 @@ pub struct FrontendConfig {
     pub admin_token: Option<String>,
     /// Requests the journal keeps.
     pub journal_size: usize,
+    /// No per-request log line (other events are still logged).
+    pub quiet: bool,
 }
 
 impl Default for FrontendConfig {
@@ -47,6 +49,7 @@ impl Default for FrontendConfig {
             seed: None,
             admin_token: None,
             journal_size: DEFAULT_JOURNAL_SIZE,
+            quiet: false,
         }
     }
 }
@@ -62,6 +65,7 @@ impl std::fmt::Debug for FrontendConfig {
                 &self.admin_token.as_ref().map(|_| journal::MASK),
             )
             .field("journal_size", &self.journal_size)
+            .field("quiet", &self.quiet)
             .finish()
     }
 }
@@ -93,6 +97,9 @@ pub struct FrontendArgs {
     /// Colour the request log: auto (when stderr is a terminal), always or never.
     #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
     pub color: String,
+    /// Do not write the per-request log line (start-up and error events still appear).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 fn parse_latency(s: &str) -> Result<Latency, String> {
@@ -111,6 +118,7 @@ impl FrontendArgs {
             seed: self.seed,
             admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
             journal_size: self.journal_size,
+            quiet: self.quiet,
         }
     }
 }
@@ -168,10 +176,12 @@ impl Frontend {
 }
 
 impl App {
-    /// Loads the records saved in `path` (if it exists) over the fixtures, and saves
-    /// every later write there. The file is written at once, so it always exists.
+    /// Loads the records saved in `path` (if it exists) over the fixtures, and
+    /// journals every later write there. A snapshot is written at once, so the file
+    /// always exists.
     pub fn with_state_file(mut self, path: &std::path::Path) -> Result<Self, PersistError> {
-        let (file, loaded) = StateFile::open(path)?;
+        let loaded = StateFile::open(path)?;
+        let mut seq = 0;
         if let Some(loaded) = loaded {
             self.store
                 .replace_all(loaded.records)
@@ -180,28 +190,19 @@ impl App {
                     problem: e.to_string(),
                 })?;
             self.store.reserve_ids(loaded.next_id);
+            seq = loaded.seq;
         }
-        file.save(&self.store)?;
-        self.frontend.state_file = Some(file);
+        self.frontend.state_file = Some(StateFile::attach(path, &self.store, seq)?);
         Ok(self)
     }
 
-    /// Saves the store to the state file, if there is one. The error is the 500 to
-    /// answer instead of the acknowledgement.
+    /// Waits until every change so far is in the state file, if there is one (bulk
+    /// changes: reset, upload, reload). The error is the 500 to answer instead.
     pub fn persist(&self) -> Result<(), ApiResponse> {
         let Some(file) = &self.frontend.state_file else {
             return Ok(());
         };
-        file.save(&self.store).map_err(|e| {
-            tracing::error!(error = %e, "could not save the state file");
-            ApiResponse::json(
-                500,
-                &error_body(
-                    500,
-                    &format!("The change was made in memory but could not be saved ({e}); it may be lost on restart."),
-                ),
-            )
-        })
+        file.wait_all().map_err(|e| unsaved(&e))
     }
 
     /// Replaces every record and makes them what a reset returns to.
@@ -220,6 +221,28 @@ impl App {
         self.persist()?;
         Ok(self.store.len())
     }
+}
+
+/// Waits, without holding a thread, until journal line `seq` is on disk. The error
+/// is the 500 to answer instead of the acknowledgement.
+pub async fn durable(app: &App, seq: u64) -> Result<(), ApiResponse> {
+    let Some(file) = &app.frontend.state_file else {
+        return Ok(());
+    };
+    file.durable(seq).await.map_err(|e| unsaved(&e))
+}
+
+fn unsaved(e: &PersistError) -> ApiResponse {
+    tracing::error!(error = %e, "could not save the state file");
+    ApiResponse::json(
+        500,
+        &error_body(
+            500,
+            &format!(
+                "The change was made in memory but could not be saved ({e}); it may be lost on restart."
+            ),
+        ),
+    )
 }
 
 /// An `X-Request-Id` that is sent and sane is echoed; otherwise a new one is made.
@@ -350,35 +373,44 @@ pub fn finish(
         Some(WireFault::Reset | WireFault::Empty) => None,
         _ => Some(answer.response.status),
     };
-    let query = journal::mask_query(&req.query);
-    match &answer.contract {
-        None => tracing::info!(
-            target: REQUEST_LOG_TARGET,
-            method = %req.method_name,
-            path = %req.path,
-            query = %query,
-            status = status.unwrap_or(0),
-            micros = elapsed.as_micros() as u64,
-            request_id = %request_id,
-            fault = answer.injected.as_deref().unwrap_or(""),
-            "request"
-        ),
-        Some(c) => tracing::info!(
-            target: REQUEST_LOG_TARGET,
-            method = %req.method_name,
-            path = %req.path,
-            query = %query,
-            status = status.unwrap_or(0),
-            micros = elapsed.as_micros() as u64,
-            request_id = %request_id,
-            fault = answer.injected.as_deref().unwrap_or(""),
-            violations = c.violations as u64,
-            warnings = c.warnings as u64,
-            contract = %c.summary,
-            "request"
-        ),
+    let journaled = !answer.admin && app.frontend.journal.capacity() > 0;
+    let logged = !app.frontend.config.quiet
+        && tracing::enabled!(target: REQUEST_LOG_TARGET, tracing::Level::INFO);
+    if !journaled && !logged {
+        // Neither wants it: skip masking the query and building the entry.
+        return;
     }
-    if answer.admin {
+    let query = journal::mask_query(&req.query);
+    if logged {
+        match &answer.contract {
+            None => tracing::info!(
+                target: REQUEST_LOG_TARGET,
+                method = %req.method_name,
+                path = %req.path,
+                query = %query,
+                status = status.unwrap_or(0),
+                micros = elapsed.as_micros() as u64,
+                request_id = %request_id,
+                fault = answer.injected.as_deref().unwrap_or(""),
+                "request"
+            ),
+            Some(c) => tracing::info!(
+                target: REQUEST_LOG_TARGET,
+                method = %req.method_name,
+                path = %req.path,
+                query = %query,
+                status = status.unwrap_or(0),
+                micros = elapsed.as_micros() as u64,
+                request_id = %request_id,
+                fault = answer.injected.as_deref().unwrap_or(""),
+                violations = c.violations as u64,
+                warnings = c.warnings as u64,
+                contract = %c.summary,
+                "request"
+            ),
+        }
+    }
+    if !journaled {
         return;
     }
     app.frontend.journal.push(Entry {

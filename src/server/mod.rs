@@ -139,10 +139,13 @@ impl App {
         }
     }
 
-    /// Called after every acknowledged write, before the response is sent: saves
-    /// the state file, if any. The error is the 500 to send instead.
-    pub fn after_write(&self) -> Result<(), ApiResponse> {
-        self.persist()
+    /// Called with the acknowledgement of every write: with a state file, the
+    /// response is held back until the write's journal line is on disk.
+    pub fn after_write(&self, mut resp: ApiResponse) -> ApiResponse {
+        if let Some(file) = &self.frontend.state_file {
+            resp.durable_at = Some(file.appended());
+        }
+        resp
     }
 }
 
@@ -338,6 +341,11 @@ async fn serve_one(
         }
         Err(resp) => frontend::Answer::plain(resp),
     };
+    if let Some(seq) = answer.response.durable_at
+        && let Err(resp) = frontend::durable(app, seq).await
+    {
+        answer.response = resp;
+    }
     if app.config.cors {
         answer.response = with_cors(&req, answer.response);
     }

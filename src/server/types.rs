@@ -56,6 +56,9 @@ pub struct ApiResponse {
     /// the proxy), written after `headers`.
     pub extra_headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// The state file's journal line that must be on disk before this is sent (a
+    /// write's acknowledgement); the hyper glue waits for it.
+    pub durable_at: Option<u64>,
 }
 
 pub const JSON: &str = "application/json; charset=utf-8";
@@ -74,6 +77,7 @@ impl ApiResponse {
             headers: vec![("content-type", JSON.to_string())],
             extra_headers: vec![],
             body,
+            durable_at: None,
         }
     }
 
@@ -83,6 +87,7 @@ impl ApiResponse {
             headers: vec![],
             extra_headers: vec![],
             body: Bytes::new(),
+            durable_at: None,
         }
     }
 

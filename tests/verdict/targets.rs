@@ -185,6 +185,14 @@ fn ascii_json(v: &Value) -> String {
     out
 }
 
+/// An HTML answer, as web servers and gateways give.
+fn html(status: u16, body: Bytes) -> ApiResponse {
+    let mut resp =
+        ApiResponse::empty(status).with_header("content-type", "text/html; charset=utf-8");
+    resp.body = body;
+    resp
+}
+
 fn known_route(path: &str) -> bool {
     path == BASE_PATH || path.starts_with(&format!("{BASE_PATH}/")) || path == "/api/token"
 }
@@ -246,12 +254,7 @@ pub fn conformant() -> Vec<(&'static str, Layer)> {
             "an HTML 404 page for unknown paths",
             layer(|app, req| {
                 if !known_route(&req.path) {
-                    return ApiResponse {
-                    status: 404,
-                    headers: vec![("content-type", "text/html; charset=utf-8".to_string())],
-                    extra_headers: vec![],
-                    body: Bytes::from_static(b"<!DOCTYPE html><html><body><h1>404 - File or directory not found.</h1></body></html>"),
-                };
+                    return html(404, Bytes::from_static(b"<!DOCTYPE html><html><body><h1>404 - File or directory not found.</h1></body></html>"));
                 }
                 api::handle(app, req)
             }),
@@ -394,12 +397,10 @@ fn alter_name(f: fn(&str) -> String) -> Layer {
 }
 
 fn server_error() -> ApiResponse {
-    ApiResponse {
-        status: 500,
-        headers: vec![("content-type", "text/html".to_string())],
-        extra_headers: vec![],
-        body: Bytes::from_static(b"<h1>Server Error in '/' Application.</h1>"),
-    }
+    html(
+        500,
+        Bytes::from_static(b"<h1>Server Error in '/' Application.</h1>"),
+    )
 }
 
 fn rewrite_query(f: fn(Vec<(String, String)>) -> Vec<(String, String)>) -> Layer {
