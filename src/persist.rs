@@ -637,9 +637,9 @@ struct Line<'a> {
     replace: Option<Vec<&'a RawValue>>,
 }
 
-/// Applies one segment's lines after `loaded.seq`. A last line that does not parse
-/// was cut short by a crash (its write was never acknowledged): it is ignored with
-/// a warning. A bad line anywhere else means the file is not ours to guess about.
+/// Applies one segment's lines after `loaded.seq`. A last line without its newline,
+/// or one that does not parse, was cut short by a crash (its write was never
+/// acknowledged): it is ignored with a warning. A bad line anywhere else means the file is not ours to guess about.
 fn replay(
     text: &[u8],
     shown: &str,
@@ -657,6 +657,13 @@ fn replay(
     let complete = text.ends_with(b"\n");
     for (n, raw) in lines.iter().enumerate() {
         let last = n + 1 == lines.len();
+        // A line is whole only with its newline: a write is acknowledged after its
+        // whole line is on disk, so a last line without one was never acknowledged,
+        // even when what survived happens to parse.
+        if last && !complete {
+            tracing::warn!(file = %shown, line = n + 1, "ignoring a journal line cut short by a crash (no newline)");
+            return Ok(());
+        }
         let line = match std::str::from_utf8(raw)
             .map_err(|e| e.to_string())
             .and_then(|s| serde_json::from_str::<Line>(s).map_err(|e| e.to_string()))
@@ -953,12 +960,20 @@ mod tests {
             }
             file.wait_all().unwrap();
             drop(file);
-            let whole = match segments(&path).unwrap().pop() {
+            // Lines in earlier segments are whole; only the last one is cut.
+            let mut segs = segments(&path).unwrap();
+            let last = segs.pop();
+            let lines = |text: &[u8]| text.iter().filter(|b| **b == b'\n').count();
+            let before: usize = segs
+                .iter()
+                .map(|(_, s)| lines(&std::fs::read(s).unwrap()))
+                .sum();
+            let whole = before + match last {
                 Some((_, segment)) => {
                     let text = std::fs::read(&segment).unwrap();
                     let keep = (text.len() as f64 * cut) as usize;
                     std::fs::write(&segment, &text[..keep]).unwrap();
-                    text[..keep].iter().filter(|b| **b == b'\n').count()
+                    lines(&text[..keep])
                 }
                 None => 0,
             };
