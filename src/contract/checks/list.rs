@@ -15,18 +15,6 @@ use crate::contract::props::{ids, order_problem, paging_problems, settled_order_
 use crate::report::{Evidence, Outcome};
 use crate::schemas::Schema;
 
-pub const SORT_FIELDS: [&str; 9] = [
-    "Id",
-    "CoworkerId",
-    "Name",
-    "Value",
-    "EncryptedValue",
-    "CreatedOn",
-    "UpdatedOn",
-    "UpdatedBy",
-    "SystemId",
-];
-
 /// Paging over this run's customer: arithmetic, a full walk, past the end.
 pub async fn paging(r: &mut Runner, created: &[Created]) {
     let c = r.ns.customer;
@@ -104,7 +92,7 @@ pub async fn paging(r: &mut Runner, created: &[Created]) {
 /// Every orderBy both ways: the documented key always; ties and text collation as
 /// the mock settles them, as a warning.
 pub async fn order(r: &mut Runner, scope: &str, limit: u64) {
-    for field in SORT_FIELDS {
+    for field in crate::query::SortField::ALL.map(|f| f.name()) {
         let started = Instant::now();
         let (mut hard, mut soft) = (Vec::new(), Vec::new());
         for (dir, ascending) in [(1, true), (-1, false)] {
