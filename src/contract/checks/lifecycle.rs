@@ -66,8 +66,6 @@ pub async fn batch(r: &mut Runner, created: &[Created]) {
     r.record("batch.records", started, problems, Outcome::Fail);
     let mut asked: Vec<i64> = vec![a, b];
     asked.retain(|id| set.contains(id));
-    let mut once = got.clone();
-    once.dedup();
     let first_seen: Vec<i64> = got.iter().fold(Vec::new(), |mut acc, id| {
         if !acc.contains(id) {
             acc.push(*id);

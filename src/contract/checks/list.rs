@@ -240,12 +240,12 @@ pub async fn filters(r: &mut Runner, created: &[Created]) {
     // Whole values (found by every reading of "filter by": equality, substring,
     // with or without case) and fragments (found by the settled case-insensitive
     // substring match).
-    let mut needles: Vec<(&str, String, &str)> = Vec::new();
+    let mut needles: Vec<(&str, String)> = Vec::new();
     for x in created {
         for field in ["Name", "Value", "EncryptedValue"] {
             if let Some(s) = x.read[field].as_str() {
                 if !s.is_empty() && s.chars().count() <= 300 {
-                    needles.push((field, s.to_string(), "whole"));
+                    needles.push((field, s.to_string()));
                 }
             }
         }
@@ -268,9 +268,9 @@ pub async fn filters(r: &mut Runner, created: &[Created]) {
         ("EncryptedValue", "SECRET"),
         ("EncryptedValue", "\"quoted\""),
     ] {
-        needles.push((field, fragment.to_string(), "fragment"));
+        needles.push((field, fragment.to_string()));
     }
-    for (field, needle, _kind) in needles {
+    for (field, needle) in needles {
         let f = field;
         let n = needle.clone();
         let n2 = needle.clone();
