@@ -152,16 +152,17 @@ impl Session {
             }
             self.last_sent = Some(Instant::now());
             let result = self.client.send(&req).await;
-            if let Ok(r) = &result {
-                if r.status == 429 && attempts < 3 {
-                    attempts += 1;
-                    let secs = r
-                        .header("retry-after")
-                        .and_then(|v| v.trim().parse::<f64>().ok())
-                        .unwrap_or(1.0);
-                    tokio::time::sleep(Duration::from_secs_f64(secs.clamp(0.0, 10.0))).await;
-                    continue;
-                }
+            if let Ok(r) = &result
+                && r.status == 429
+                && attempts < 3
+            {
+                attempts += 1;
+                let secs = r
+                    .header("retry-after")
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .unwrap_or(1.0);
+                tokio::time::sleep(Duration::from_secs_f64(secs.clamp(0.0, 10.0))).await;
+                continue;
             }
             let exchange = Exchange {
                 request: req,
@@ -290,10 +291,11 @@ impl Session {
     /// A create that succeeded where it should not have still made a record: adopt
     /// it into the cleanup list.
     pub fn track_created(&mut self, ex: &Exchange) {
-        if ex.request.method == "POST" && ex.status() == Some(200) {
-            if let Some(id) = ex.json().and_then(|v| v["Value"]["Id"].as_i64()) {
-                self.created.push(id);
-            }
+        if ex.request.method == "POST"
+            && ex.status() == Some(200)
+            && let Some(id) = ex.json().and_then(|v| v["Value"]["Id"].as_i64())
+        {
+            self.created.push(id);
         }
     }
 

@@ -163,20 +163,20 @@ pub fn list_query(spec: &ListSpec, m: &Model) -> String {
     }
     if let Some(r) = &spec.range {
         let field = if r.created { "CreatedOn" } else { "UpdatedOn" };
-        if let Some(a) = &r.anchor {
-            if let Some(rec) = m.target(a.target) {
-                let t = if a.from_created {
-                    rec.created_on.0
-                } else {
-                    rec.updated_on.0
-                };
-                let minute_start = t - t.rem_euclid(60) + a.offset * 60;
-                let side = if a.to { "to" } else { "from" };
-                s.append_pair(
-                    &format!("{side}_CoworkerSetting_{field}"),
-                    &minute(minute_start),
-                );
-            }
+        if let Some(a) = &r.anchor
+            && let Some(rec) = m.target(a.target)
+        {
+            let t = if a.from_created {
+                rec.created_on.0
+            } else {
+                rec.updated_on.0
+            };
+            let minute_start = t - t.rem_euclid(60) + a.offset * 60;
+            let side = if a.to { "to" } else { "from" };
+            s.append_pair(
+                &format!("{side}_CoworkerSetting_{field}"),
+                &minute(minute_start),
+            );
         }
         if let Some(f) = r.from_minutes {
             s.append_pair(
@@ -378,12 +378,11 @@ fn check_step(
                     let v = expect(200, Schema::List)?;
                     if let (Some(page), Some(size)) =
                         (v["PageNumber"].as_u64(), v["PageSize"].as_u64())
+                        && page > 0
+                        && size > 0
+                        && let Some(p) = paging_problems(&v, page, size).into_iter().next()
                     {
-                        if page > 0 && size > 0 {
-                            if let Some(p) = paging_problems(&v, page, size).into_iter().next() {
-                                return Err(p);
-                            }
-                        }
+                        return Err(p);
                     }
                     return judge.settled(format!(
                         "{param}={value:?} was accepted, not refused with a 400 naming it"

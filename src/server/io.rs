@@ -134,12 +134,12 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonErrors<T> {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         std::task::ready!(self.drain(cx))?;
-        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
-            if let Some(replacement) = rewrite(first) {
-                self.pending = replacement;
-                let _ = self.drain(cx)?;
-                return Poll::Ready(Ok(first.len()));
-            }
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty())
+            && let Some(replacement) = rewrite(first)
+        {
+            self.pending = replacement;
+            let _ = self.drain(cx)?;
+            return Poll::Ready(Ok(first.len()));
         }
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }

@@ -53,14 +53,14 @@ pub async fn batch(r: &mut Runner, created: &[Created]) {
         ));
     }
     for x in v.as_array().into_iter().flatten() {
-        if let Some(c) = created.iter().find(|c| x["Id"] == c.id) {
-            if *x != c.read {
-                problems.push(r.s.evidence(
-                    &ex,
-                    format!("Id {} in the batch differs from GET", c.id),
-                    crate::client::truncate(&c.read.to_string(), 200).to_string(),
-                ));
-            }
+        if let Some(c) = created.iter().find(|c| x["Id"] == c.id)
+            && *x != c.read
+        {
+            problems.push(r.s.evidence(
+                &ex,
+                format!("Id {} in the batch differs from GET", c.id),
+                crate::client::truncate(&c.read.to_string(), 200).to_string(),
+            ));
         }
     }
     r.record("batch.records", started, problems, Outcome::Fail);

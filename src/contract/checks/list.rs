@@ -243,10 +243,11 @@ pub async fn filters(r: &mut Runner, created: &[Created]) {
     let mut needles: Vec<(&str, String)> = Vec::new();
     for x in created {
         for field in ["Name", "Value", "EncryptedValue"] {
-            if let Some(s) = x.read[field].as_str() {
-                if !s.is_empty() && s.chars().count() <= 300 {
-                    needles.push((field, s.to_string()));
-                }
+            if let Some(s) = x.read[field].as_str()
+                && !s.is_empty()
+                && s.chars().count() <= 300
+            {
+                needles.push((field, s.to_string()));
             }
         }
     }

@@ -16,12 +16,15 @@ use crate::report::Outcome;
 use crate::resource::BASE_PATH;
 use crate::schemas::Schema;
 
+/// A field a 400 must name, with the value that was sent for it.
+type Expected = (&'static str, Value);
+
 /// Bad create bodies each get the exact 400 envelope.
 pub async fn bodies(r: &mut Runner) {
     let (c, other) = (r.ns.customer, r.ns.other_customer);
     let name = format!("{}-invalid", r.ns.prefix);
     let big: Value = serde_json::from_str("9223372036854775808").expect("a JSON number");
-    let cases: Vec<(&str, Value, Vec<(&str, Value)>)> = vec![
+    let cases: Vec<(&str, Value, Vec<Expected>)> = vec![
         (
             "validation.missing-name",
             json!({"CoworkerId": c}),
@@ -232,11 +235,12 @@ pub async fn list_parameters(r: &mut Runner) {
                 Err(e) => hard.push(e),
                 Ok(v) => {
                     let (page, size) = (v["PageNumber"].as_u64(), v["PageSize"].as_u64());
-                    if let (Some(page), Some(size)) = (page, size) {
-                        if size > 0 && page > 0 {
-                            for p in paging_problems(&v, page, size) {
-                                hard.push(r.s.evidence(&ex, p, "a consistent page"));
-                            }
+                    if let (Some(page), Some(size)) = (page, size)
+                        && size > 0
+                        && page > 0
+                    {
+                        for p in paging_problems(&v, page, size) {
+                            hard.push(r.s.evidence(&ex, p, "a consistent page"));
                         }
                     }
                     if *settled_400 {
