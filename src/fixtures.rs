@@ -6,6 +6,7 @@
 
 use rustc_hash::FxHashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -14,6 +15,7 @@ use thiserror::Error;
 
 use crate::resource::{Record, Timestamp};
 use crate::schemas::Schema;
+use crate::store::Stored;
 
 pub const RECORDS_FILE: &str = "coworkersettings.json";
 pub const USERS_FILE: &str = "users.json";
@@ -59,10 +61,12 @@ pub struct User {
     pub roles: Vec<String>,
 }
 
-/// Where the fixtures came from and what they hold.
+/// Where the fixtures came from and what they hold. The records are already in the
+/// form the store keeps (each serialised on its first read), so that a million of
+/// them are not moved once more on the way in.
 #[derive(Debug, Clone)]
 pub struct Fixtures {
-    pub records: Vec<Record>,
+    pub records: Vec<Arc<Stored>>,
     pub users: Vec<User>,
 }
 
@@ -70,18 +74,42 @@ impl Fixtures {
     /// The fixtures built into the binary.
     pub fn builtin() -> Self {
         Fixtures {
-            records: parse_records(DEFAULT_RECORDS, "built-in coworkersettings.json")
-                .expect("built-in fixtures are valid"),
+            records: stored(builtin_records()),
             users: parse_users(DEFAULT_USERS, "built-in users.json")
                 .expect("built-in users are valid"),
         }
     }
 
+    /// Fixtures holding these records and the built-in users.
+    pub fn with_records(records: Vec<Record>) -> Self {
+        Fixtures {
+            records: stored(records),
+            ..Fixtures::builtin()
+        }
+    }
+
     /// Loads a fixtures directory; a missing file falls back to the built-in one.
+    ///
+    /// Each record is checked against the record schema here; whether Ids and
+    /// `(CoworkerId, Name)` pairs are unique is checked once, by the store they are
+    /// loaded into (which sorts them by both anyway), rather than twice.
     pub fn load_dir(dir: &Path) -> Result<Self, FixtureError> {
-        let records = match read_if_exists(&dir.join(RECORDS_FILE))? {
-            Some((text, file)) => parse_records(&text, &file)?,
-            None => Fixtures::builtin().records,
+        let path = dir.join(RECORDS_FILE);
+        let file = path.display().to_string();
+        let records = match std::fs::File::open(&path) {
+            Ok(f) => {
+                let map = map_file(&f).map_err(|source| FixtureError::Read {
+                    file: file.clone(),
+                    source,
+                })?;
+                let text = std::str::from_utf8(&map).map_err(|e| FixtureError::Read {
+                    file: file.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                })?;
+                read_records(text, &file, Stored::from_record)?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => stored(builtin_records()),
+            Err(source) => return Err(FixtureError::Read { file, source }),
         };
         let users = match read_if_exists(&dir.join(USERS_FILE))? {
             Some((text, file)) => parse_users(&text, &file)?,
@@ -89,6 +117,29 @@ impl Fixtures {
         };
         Ok(Fixtures { records, users })
     }
+}
+
+/// The records built into the binary.
+pub fn builtin_records() -> Vec<Record> {
+    parse_records(DEFAULT_RECORDS, "built-in coworkersettings.json")
+        .expect("built-in fixtures are valid")
+}
+
+fn stored(records: Vec<Record>) -> Vec<Arc<Stored>> {
+    records.into_iter().map(Stored::from_record).collect()
+}
+
+/// The file's bytes, mapped rather than read: a large fixtures file is then parsed
+/// straight from the page cache, without first copying it into fresh memory (at a
+/// million records that copy took longer than the parse itself). The map lives only
+/// while the file is parsed at start-up; a file edited at that very moment may be
+/// read half old, half new, and is then refused as bad JSON or bad records.
+fn map_file(f: &std::fs::File) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: the map is read only, dropped before start-up ends, and every byte is
+    // validated (UTF-8, then JSON) before it is used; the remaining hazard, the file
+    // being truncated by another process during those few moments, is the one every
+    // mmap-based reader (ripgrep among them) accepts.
+    unsafe { memmap2::MmapOptions::new().populate().map(f) }
 }
 
 fn read_if_exists(path: &PathBuf) -> Result<Option<(String, String)>, FixtureError> {
@@ -105,6 +156,18 @@ fn read_if_exists(path: &PathBuf) -> Result<Option<(String, String)>, FixtureErr
 /// schema (on every core: a million records load in a couple of seconds), then Ids
 /// and `(CoworkerId, Name)` pairs are checked for uniqueness.
 pub fn parse_records(text: &str, file: &str) -> Result<Vec<Record>, FixtureError> {
+    let records = read_records(text, file, |r| r)?;
+    check_unique(&records, file)?;
+    Ok(records)
+}
+
+/// Parses a records file and checks each record against the schema (in parallel),
+/// turning each into `T` on the thread that read it.
+fn read_records<T: Send>(
+    text: &str,
+    file: &str,
+    wrap: fn(Record) -> T,
+) -> Result<Vec<T>, FixtureError> {
     #[derive(Deserialize)]
     struct Envelope<'a> {
         #[serde(rename = "Records", borrow)]
@@ -134,23 +197,15 @@ pub fn parse_records(text: &str, file: &str) -> Result<Vec<Record>, FixtureError
             }
         },
     };
-    let indexed: Vec<(usize, &RawValue)> = raws.into_iter().enumerate().collect();
-    let checked = crate::store::par_map(indexed, |(index, raw)| {
-        check_record(raw.get()).map_err(|problem| (index, problem))
-    });
-    let mut records = Vec::with_capacity(checked.len());
-    for result in checked {
-        match result {
-            Ok(r) => records.push(r),
-            Err((index, problem)) => {
-                return Err(FixtureError::Record {
-                    file: file.to_string(),
-                    index,
-                    problem,
-                });
-            }
-        }
-    }
+    check_records(&raws, wrap).map_err(|(index, problem)| FixtureError::Record {
+        file: file.to_string(),
+        index,
+        problem,
+    })
+}
+
+/// Ids and `(CoworkerId, Name)` pairs must each be unique.
+fn check_unique(records: &[Record], file: &str) -> Result<(), FixtureError> {
     // Fx hashing: these sets see every record of a file, and SipHash's defence
     // against chosen keys buys nothing for a file the user supplied.
     let mut ids = FxHashSet::default();
@@ -172,6 +227,45 @@ pub fn parse_records(text: &str, file: &str) -> Result<Vec<Record>, FixtureError
                 r.coworker_id, r.name
             )));
         }
+    }
+    Ok(())
+}
+
+/// Checks every record ([`check_record`]) on every core; the error is the first
+/// bad record's index and problem. Each thread fills a vector of its own, sized up
+/// front, so the records are moved once more only when the parts are joined.
+fn check_records<T: Send>(
+    raws: &[&RawValue],
+    wrap: fn(Record) -> T,
+) -> Result<Vec<T>, (usize, String)> {
+    let check_part = |first: usize, part: &[&RawValue]| {
+        let mut out = Vec::with_capacity(part.len());
+        for (i, raw) in part.iter().enumerate() {
+            out.push(wrap(
+                check_record(raw.get()).map_err(|problem| (first + i, problem))?,
+            ));
+        }
+        Ok(out)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || raws.len() < 4096 {
+        return check_part(0, raws);
+    }
+    let chunk = raws.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<T>, (usize, String)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = raws
+            .chunks(chunk)
+            .enumerate()
+            .map(|(i, part)| scope.spawn(move || check_part(i * chunk, part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a record checker thread panicked"))
+            .collect()
+    });
+    let mut records = Vec::with_capacity(raws.len());
+    for part in parts {
+        records.extend(part?);
     }
     Ok(records)
 }
@@ -340,14 +434,15 @@ mod tests {
     #[test]
     fn the_builtin_fixtures_are_rich_enough() {
         let f = Fixtures::builtin();
-        assert!(f.records.len() >= 60);
+        let records = builtin_records();
+        assert!(records.len() >= 60);
         let customers: std::collections::HashSet<_> =
-            f.records.iter().map(|r| r.coworker_id).collect();
+            records.iter().map(|r| r.coworker_id).collect();
         assert!(customers.len() >= 5);
-        assert!(f.records.iter().any(|r| r.encrypted_value.is_some()));
-        assert!(f.records.iter().any(|r| r.value.is_none()));
+        assert!(records.iter().any(|r| r.encrypted_value.is_some()));
+        assert!(records.iter().any(|r| r.value.is_none()));
         assert!(
-            f.records
+            records
                 .iter()
                 .any(|r| !r.name.is_ascii() || r.value.as_deref().is_some_and(|v| !v.is_ascii()))
         );

@@ -126,7 +126,14 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let app = match App::new(fixtures, config) {
         Ok(app) => app,
         Err(e) => {
-            eprintln!("error: fixtures: {e}");
+            let file = match &args.fixtures {
+                Some(dir) => dir
+                    .join(nexudus_mock::fixtures::RECORDS_FILE)
+                    .display()
+                    .to_string(),
+                None => "fixtures".to_string(),
+            };
+            eprintln!("error: {file}: {e}");
             return ExitCode::from(2);
         }
     };

@@ -324,7 +324,7 @@ impl ChangeLog for Log {
         match change {
             Change::Put(s) => {
                 out.extend_from_slice(b"\"Put\":");
-                out.extend_from_slice(&s.json);
+                out.extend_from_slice(&s.json());
             }
             Change::Delete(id) => {
                 let _ = write!(out, "\"Delete\":{id}");
@@ -335,7 +335,7 @@ impl ChangeLog for Log {
                     if i > 0 {
                         out.push(b',');
                     }
-                    out.extend_from_slice(&s.json);
+                    out.extend_from_slice(&s.json());
                 }
                 out.push(b']');
             }
@@ -535,7 +535,7 @@ impl Shared {
         .map_err(err)?;
         for (i, s) in records.iter().enumerate() {
             put(&mut out, if i == 0 { b"\n" } else { b",\n" }).map_err(err)?;
-            put(&mut out, &s.json).map_err(err)?;
+            put(&mut out, &s.json()).map_err(err)?;
         }
         put(&mut out, b"\n]}\n").map_err(err)?;
         let f = out.into_inner().map_err(|e| err(e.into_error()))?;
@@ -747,7 +747,6 @@ pub fn parse(text: &str, shown: &str) -> Result<Loaded, PersistError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::Fixtures;
     use crate::resource::{SettingInput, Timestamp};
     use proptest::prelude::*;
 
@@ -763,7 +762,7 @@ mod tests {
     /// A store journaling to a fresh state file in a temporary directory.
     fn journaled(dir: &Path) -> (Store, StateFile, PathBuf) {
         let path = dir.join("state.json");
-        let store = Store::new(Fixtures::builtin().records).unwrap();
+        let store = Store::new(crate::fixtures::builtin_records()).unwrap();
         let file = StateFile::attach(&path, &store, 0).unwrap();
         (store, file, path)
     }
@@ -821,7 +820,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         // What the previous version wrote: the whole store and NextId, no Seq, no journal.
-        let records = Fixtures::builtin().records;
+        let records = crate::fixtures::builtin_records();
         let old = serde_json::json!({"NextId": 90000000, "Records": records});
         std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
         let loaded = StateFile::open(&path).unwrap().unwrap();

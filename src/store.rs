@@ -6,8 +6,8 @@
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 use bytes::Bytes;
 use thiserror::Error;
@@ -16,17 +16,36 @@ use crate::query::{ListQuery, SortField};
 use crate::resource::{Record, SettingInput, Timestamp};
 use crate::text_index::TextIndex;
 
-/// A stored record and its JSON, serialised once when written and shared by every read.
+/// A stored record and its JSON, serialised at most once and shared by every read.
+///
+/// Records loaded in bulk (a million from a fixtures file) are serialised on their
+/// first read rather than at start-up, which would double the start-up time and hold
+/// a second copy of every record that is never read; a record written through the
+/// API is serialised at once, as its response needs the JSON anyway.
 #[derive(Debug)]
 pub struct Stored {
     pub record: Record,
-    pub json: Bytes,
+    json: OnceLock<Bytes>,
 }
 
 impl Stored {
+    /// A record serialised now.
     fn new(record: Record) -> Arc<Self> {
-        let json = record.to_json_bytes();
+        let json = OnceLock::from(record.to_json_bytes());
         Arc::new(Stored { record, json })
+    }
+
+    /// A record serialised when first read.
+    pub fn from_record(record: Record) -> Arc<Self> {
+        Arc::new(Stored {
+            record,
+            json: OnceLock::new(),
+        })
+    }
+
+    /// The record's JSON, as every response and the state file write it.
+    pub fn json(&self) -> &Bytes {
+        self.json.get_or_init(|| self.record.to_json_bytes())
     }
 }
 
@@ -97,16 +116,37 @@ pub struct ListResult {
     pub total: u64,
 }
 
-#[derive(Default)]
 struct Inner {
     /// Every record by Id; iteration order is the default list order.
     by_id: BTreeMap<i64, Arc<Stored>>,
     /// Enforces uniqueness, and finds one customer's records without a scan.
     /// Keyed by the records themselves, so a name is never copied into the index.
     by_key: BTreeSet<ByKey>,
-    /// Serves the substring filters without reading every record.
-    text: TextIndex,
+    /// Serves the substring filters without reading every record, once built.
+    text: TextState,
 }
+
+/// Stores of at least this many records build their substring index in the
+/// background: at a million records the build takes longer than everything else
+/// start-up does, and until it is ready substring filters scan (exact, only slower).
+/// Smaller stores build it at once.
+const BACKGROUND_INDEX_FROM: usize = if cfg!(test) { 64 } else { 50_000 };
+
+/// Where the substring index stands.
+enum TextState {
+    Ready(TextIndex),
+    /// Being built in the background for this generation of the maps (a later
+    /// `install` starts a new generation, and a build for an older one is dropped).
+    /// The Ids written since the build began are replayed onto it when it is done.
+    Building {
+        generation: u64,
+        written: Vec<i64>,
+    },
+}
+
+/// Numbers each set of maps built, so that a background index build can tell
+/// whether the maps it was built for are still the live ones.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// A `(CoworkerId, Name)` pair, however it is held: lets the index be searched with
 /// a borrowed probe while its entries are the stored records themselves.
@@ -182,18 +222,96 @@ impl Inner {
         self.by_key
             .remove(&Probe(s.record.coworker_id, &s.record.name) as &dyn CustomerKey);
     }
+
+    /// Tells the substring index of a new or updated record.
+    fn text_put(&mut self, s: &Arc<Stored>) {
+        match &mut self.text {
+            TextState::Ready(index) => index.insert(s),
+            TextState::Building { written, .. } => written.push(s.record.id),
+        }
+    }
+
+    /// Tells the substring index of a deleted record.
+    fn text_remove(&mut self, id: i64) {
+        match &mut self.text {
+            TextState::Ready(index) => index.remove(id),
+            TextState::Building { written, .. } => written.push(id),
+        }
+    }
+
+    /// The background build's generation, while one is awaited.
+    fn building(&self) -> Option<u64> {
+        match self.text {
+            TextState::Building { generation, .. } => Some(generation),
+            TextState::Ready(_) => None,
+        }
+    }
+}
+
+/// Builds the substring index for the maps of `generation` and installs it, unless
+/// they have been replaced meanwhile. The records are read under a brief shared
+/// lock; the build itself holds no lock; the writes made since are then replayed
+/// under the exclusive lock (each Id to its current state, so a record written
+/// before the read and again after is simply indexed again).
+fn build_text_index(inner: &RwLock<Inner>, generation: u64) {
+    let Some(records) = text_index_source(inner, generation) else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let count = records.len();
+    let index = TextIndex::build(&records);
+    drop(records);
+    install_text_index(inner, generation, index);
+    tracing::info!(
+        records = count,
+        ms = started.elapsed().as_millis() as u64,
+        "substring index ready (until now substring filters scanned)"
+    );
+}
+
+/// The records to index for `generation`, if its maps are still the live ones.
+fn text_index_source(inner: &RwLock<Inner>, generation: u64) -> Option<Vec<Arc<Stored>>> {
+    let live = inner.read().unwrap_or_else(|e| e.into_inner());
+    (live.building() == Some(generation)).then(|| live.by_id.values().cloned().collect())
+}
+
+/// Replays the writes made during the build onto `index` and makes it the live one.
+fn install_text_index(inner: &RwLock<Inner>, generation: u64, mut index: TextIndex) {
+    let mut live = inner.write().unwrap_or_else(|e| e.into_inner());
+    let TextState::Building {
+        generation: awaited,
+        written,
+    } = &mut live.text
+    else {
+        return;
+    };
+    if *awaited != generation {
+        return;
+    }
+    let written = std::mem::take(written);
+    for id in written {
+        match live.by_id.get(&id) {
+            Some(s) => index.insert(s),
+            None => index.remove(id),
+        }
+    }
+    live.text = TextState::Ready(index);
 }
 
 impl Inner {
-    /// Builds both maps in bulk (sort, then build) rather than by a million inserts.
+    /// Builds both maps in bulk (sort, then build) rather than by a million inserts,
+    /// and the substring index too for a small store; a large one's index is left
+    /// to [`Store::index_in_background`].
     fn from_stored(records: &[Arc<Stored>]) -> Result<Self, LoadError> {
-        // The two sorts are independent: run them side by side.
-        let text = std::thread::scope(|scope| {
-            let text = scope.spawn(|| TextIndex::build(records));
+        let generation = GENERATION.fetch_add(1, Ordering::Relaxed) + 1;
+        let background = records.len() >= BACKGROUND_INDEX_FROM;
+        // The sorts and a synchronous index build are independent: side by side.
+        let ((ids, keys), text) = std::thread::scope(|scope| {
+            let text = (!background).then(|| scope.spawn(|| TextIndex::build(records)));
             let sorted = Self::sorted(records);
-            (sorted, text.join().expect("the text index build panicked"))
+            let text = text.map(|t| t.join().expect("the text index build panicked"));
+            (sorted, text)
         });
-        let ((ids, keys), text) = text;
         let duplicate_id = ids.windows(2).any(|w| w[0].0 == w[1].0);
         let duplicate_key = keys.windows(2).any(|w| w[0] == w[1]);
         if duplicate_id || duplicate_key {
@@ -202,23 +320,36 @@ impl Inner {
         Ok(Inner {
             by_id: ids.into_iter().collect(),
             by_key: keys.into_iter().collect(),
-            text,
+            text: match text {
+                Some(index) => TextState::Ready(index),
+                None => TextState::Building {
+                    generation,
+                    written: Vec::new(),
+                },
+            },
         })
     }
 
-    /// Both maps' entries, each sorted.
+    /// Both maps' entries, each sorted. The `(CoworkerId, Name)` sort is most of
+    /// the work: its two halves are sorted side by side, then merged. No two entries
+    /// are equal unless the records repeat a key (refused afterwards), so unstable
+    /// sorts give the one order there is.
     #[allow(clippy::type_complexity)]
     fn sorted(records: &[Arc<Stored>]) -> (Vec<(i64, Arc<Stored>)>, Vec<ByKey>) {
+        let sort_keys = |part: &[Arc<Stored>]| {
+            let mut keys: Vec<ByKey> = part.iter().map(|s| ByKey(s.clone())).collect();
+            keys.sort_unstable();
+            keys
+        };
+        let (first, second) = records.split_at(records.len() / 2);
         std::thread::scope(|scope| {
-            let keys = scope.spawn(|| {
-                let mut keys: Vec<ByKey> = records.iter().map(|s| ByKey(s.clone())).collect();
-                keys.sort();
-                keys
-            });
+            let first = scope.spawn(|| sort_keys(first));
+            let second = sort_keys(second);
             let mut ids: Vec<(i64, Arc<Stored>)> =
                 records.iter().map(|s| (s.record.id, s.clone())).collect();
-            ids.sort_by_key(|(id, _)| *id);
-            (ids, keys.join().expect("the index sort panicked"))
+            ids.sort_unstable_by_key(|(id, _)| *id);
+            let first = first.join().expect("the index sort panicked");
+            (ids, merge(first, second))
         })
     }
 
@@ -259,51 +390,79 @@ pub struct Store {
     /// What `reset` goes back to. Shares its records with the live maps, so an
     /// unmodified store costs one pointer per record for this.
     baseline: RwLock<Vec<Arc<Stored>>>,
+    /// The latest background index build, if any (for [`Store::wait_for_text_index`]).
+    indexer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-/// Turns records into stored records (serialising each once) on every core.
+/// Turns records into stored records, each serialised when first read.
 fn to_stored(records: Vec<Record>) -> Vec<Arc<Stored>> {
-    par_map(records, Stored::new)
-}
-
-/// Maps `f` over `items` on all available cores, keeping order.
-pub(crate) fn par_map<T: Send, R: Send>(mut items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || items.len() < 4096 {
-        return items.into_iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let mut parts = Vec::with_capacity(threads);
-    while items.len() > chunk {
-        let tail = items.split_off(items.len() - chunk);
-        parts.push(tail);
-    }
-    parts.push(items);
-    parts.reverse();
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a loader thread panicked"))
-            .collect()
-    })
+    records.into_iter().map(Stored::from_record).collect()
 }
 
 impl Store {
     pub fn new(records: Vec<Record>) -> Result<Self, LoadError> {
-        let stored = to_stored(records);
+        Self::from_stored(to_stored(records))
+    }
+
+    /// A store of records already in stored form (as fixtures are loaded).
+    pub fn from_stored(stored: Vec<Arc<Stored>>) -> Result<Self, LoadError> {
+        let store = Self::without_indexer(stored)?;
+        store.index_in_background();
+        Ok(store)
+    }
+
+    /// The store, with its substring index (if a large one) still to be built.
+    fn without_indexer(stored: Vec<Arc<Stored>>) -> Result<Self, LoadError> {
         let inner = Inner::from_stored(&stored)?;
         let next_id = inner.max_id().saturating_add(1);
-        Ok(Store {
+        let store = Store {
             inner: Arc::new(RwLock::new(inner)),
             next_id: Arc::new(AtomicI64::new(next_id)),
             log: OnceLock::new(),
             baseline: RwLock::new(stored),
-        })
+            indexer: Mutex::new(None),
+        };
+        Ok(store)
+    }
+
+    /// Starts the substring index build on a thread of its own if the live maps
+    /// await one (a large store just loaded); queries scan until it is ready.
+    fn index_in_background(&self) {
+        let Some(generation) = self.read().building() else {
+            return;
+        };
+        let inner: Weak<RwLock<Inner>> = Arc::downgrade(&self.inner);
+        let build = move || {
+            if let Some(inner) = inner.upgrade() {
+                build_text_index(&inner, generation);
+            }
+        };
+        let mut slot = self.indexer.lock().unwrap_or_else(|e| e.into_inner());
+        match std::thread::Builder::new()
+            .name("substring-index".into())
+            .spawn(build.clone())
+        {
+            Ok(handle) => *slot = Some(handle),
+            // No thread to be had: build it here instead.
+            Err(_) => build(),
+        }
+    }
+
+    /// Whether substring filters are served by the index (false while it builds).
+    pub fn text_index_ready(&self) -> bool {
+        self.read().building().is_none()
+    }
+
+    /// Blocks until the latest background index build has finished.
+    pub fn wait_for_text_index(&self) {
+        let handle = self
+            .indexer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
     }
 
     /// Attaches the change log; returns false if one already is.
@@ -340,7 +499,7 @@ impl Store {
     fn allocate_id(&self) -> Option<i64> {
         self.next_id
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < i64::MAX).then_some(n + 1)
+                (n < i64::MAX).then(|| n + 1)
             })
             .ok()
     }
@@ -383,7 +542,7 @@ impl Store {
         }
         inner.by_key.insert(ByKey(stored.clone()));
         inner.by_id.insert(id, stored.clone());
-        inner.text.insert(&stored);
+        inner.text_put(&stored);
         self.logged(Change::Put(&stored));
         Ok(stored)
     }
@@ -415,7 +574,7 @@ impl Store {
         let stored = Stored::new(old.record.updated(input, by, now));
         inner.by_key.insert(ByKey(stored.clone()));
         inner.by_id.insert(id, stored.clone());
-        inner.text.insert(&stored);
+        inner.text_put(&stored);
         self.logged(Change::Put(&stored));
         Ok(stored)
     }
@@ -424,7 +583,7 @@ impl Store {
         let mut inner = self.write();
         let old = inner.by_id.remove(&id).ok_or(WriteError::NotFound(id))?;
         inner.unindex(&old);
-        inner.text.remove(id);
+        inner.text_remove(id);
         self.logged(Change::Delete(id));
         Ok(old)
     }
@@ -478,7 +637,11 @@ impl Store {
             };
             return ListResult { records, total };
         }
-        if let Some(candidates) = inner.text.candidates(q) {
+        let candidates = match &inner.text {
+            TextState::Ready(index) => index.candidates(q),
+            TextState::Building { .. } => None,
+        };
+        if let Some(candidates) = candidates {
             return sorted_page(
                 candidates
                     .into_iter()
@@ -553,7 +716,22 @@ impl Store {
             .fetch_max(fresh.max_id().saturating_add(1), Ordering::Relaxed);
         *inner = fresh;
         self.logged(Change::Replace(&mut inner.by_id.values()));
+        drop(inner);
+        self.index_in_background();
     }
+}
+
+/// The two ascending vectors as one.
+fn merge<T: Ord>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+        let next = if x <= y { a.next() } else { b.next() };
+        out.extend(next);
+    }
+    out.extend(a);
+    out.extend(b);
+    out
 }
 
 fn sorted_page(mut matches: Vec<&Arc<Stored>>, q: &ListQuery) -> ListResult {
@@ -664,15 +842,6 @@ mod tests {
             }
             assert_eq!(s.len(), 1);
         }
-    }
-
-    #[test]
-    fn par_map_keeps_order() {
-        let v: Vec<u32> = (0..10_000).collect();
-        assert_eq!(
-            par_map(v.clone(), |x| x * 2),
-            v.iter().map(|x| x * 2).collect::<Vec<_>>()
-        );
     }
 
     #[test]
@@ -874,6 +1043,125 @@ mod tests {
                     check(&s)?;
                 }
             }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(100))]
+            /// 100 cases: a store large enough to build its index in the background;
+            /// the index is built from the records as they were, random writes land
+            /// while it builds (substring lists meanwhile scan, and must already be
+            /// exact), then it is installed with the writes replayed: the indexed lists
+            /// equal a plain scan.
+            #[test]
+            fn writes_made_while_the_index_builds_are_replayed_onto_it(
+                initial in vec(arb_input(), BACKGROUND_INDEX_FROM..BACKGROUND_INDEX_FROM + 40),
+                writes in vec(arb_write(), 0..40),
+                needles in vec(arb_needle(), 1..6),
+            ) {
+                let mut seen = std::collections::HashSet::new();
+                let records: Vec<Record> = initial
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, input)| Record::new(i as i64 + 1, input, "x", Timestamp(i as i64)))
+                    .filter(|r| seen.insert((r.coworker_id, r.name.clone())))
+                    .collect();
+                prop_assume!(records.len() >= BACKGROUND_INDEX_FROM);
+                let s = Store::without_indexer(to_stored(records)).unwrap();
+                let generation = s.read().building().expect("a large store builds in the background");
+                let source = text_index_source(&s.inner, generation).unwrap();
+                let check = |s: &Store| -> Result<(), TestCaseError> {
+                    let snapshot = s.snapshot();
+                    for (field, n) in &needles {
+                        let text = Some(needle_text(n, *field, &snapshot));
+                        let mut q = ListQuery { size: 1000, ..Default::default() };
+                        match field {
+                            0 => q.name = text,
+                            1 => q.value = text,
+                            _ => q.encrypted_value = text,
+                        }
+                        let listed = s.list(&q);
+                        let got: Vec<i64> = listed.records.iter().map(|r| r.record.id).collect();
+                        let want: Vec<i64> = snapshot.iter().filter(|r| q.matches(r)).map(|r| r.id).collect();
+                        prop_assert_eq!(&got, &want, "query {:?}", q);
+                        prop_assert_eq!(listed.total, want.len() as u64);
+                    }
+                    Ok(())
+                };
+                for w in writes {
+                    let ids: Vec<i64> = s.snapshot().iter().map(|r| r.id).collect();
+                    let pick = |i: usize| ids.get(i % ids.len().max(1)).copied().unwrap_or(1);
+                    let _ = match w {
+                        Write::Create(input) => s.create(input, "x", Timestamp(1)).map(|_| ()),
+                        Write::Update(i, input) => s.update(pick(i), input, "x", Timestamp(2)).map(|_| ()),
+                        Write::Delete(i) => s.delete(pick(i)).map(|_| ()),
+                    };
+                }
+                prop_assert!(!s.text_index_ready());
+                check(&s)?;
+                install_text_index(&s.inner, generation, TextIndex::build(&source));
+                prop_assert!(s.text_index_ready());
+                check(&s)?;
+            }
+        }
+
+        #[test]
+        fn an_index_built_for_replaced_records_is_dropped() {
+            let records = |prefix: &str| -> Vec<Record> {
+                (0..BACKGROUND_INDEX_FROM as i64 * 2)
+                    .map(|i| {
+                        Record::new(i + 1, input(i, &format!("{prefix}-{i}")), "x", Timestamp(i))
+                    })
+                    .collect()
+            };
+            let s = Store::without_indexer(to_stored(records("alpha"))).unwrap();
+            let old = s.read().building().unwrap();
+            let stale = TextIndex::build(&text_index_source(&s.inner, old).unwrap());
+            s.replace_all(records("omega")).unwrap();
+            // The old build finishes after the replace: it must not be installed.
+            install_text_index(&s.inner, old, stale);
+            s.wait_for_text_index();
+            assert!(s.text_index_ready());
+            let q = |needle: &str| ListQuery {
+                name: Some(needle.to_string()),
+                size: 1000,
+                ..Default::default()
+            };
+            assert_eq!(s.list(&q("alpha")).total, 0);
+            assert_eq!(s.list(&q("omega")).total, BACKGROUND_INDEX_FROM as u64 * 2);
+            // omega-12 and omega-120 to omega-127.
+            assert_eq!(s.list(&q("omega-12")).total, 9);
+        }
+
+        #[test]
+        fn a_large_store_answers_substring_filters_before_and_after_its_index_is_ready() {
+            let n = BACKGROUND_INDEX_FROM as i64 * 50;
+            let records: Vec<Record> = (0..n)
+                .map(|i| {
+                    Record::new(
+                        i + 1,
+                        input(i % 7, &format!("Setting.{i}")),
+                        "x",
+                        Timestamp(i),
+                    )
+                })
+                .collect();
+            let s = Store::new(records).unwrap();
+            let q = ListQuery {
+                name: Some("ting.12".to_string()),
+                size: 1000,
+                ..Default::default()
+            };
+            let before = s.list(&q);
+            s.wait_for_text_index();
+            assert!(s.text_index_ready());
+            let after = s.list(&q);
+            let want = (0..n)
+                .filter(|i| format!("Setting.{i}").contains("ting.12"))
+                .count();
+            assert_eq!(before.total, want as u64);
+            assert_eq!(after.total, want as u64);
+            let ids = |r: &ListResult| r.records.iter().map(|s| s.record.id).collect::<Vec<_>>();
+            assert_eq!(ids(&before), ids(&after));
         }
 
         #[test]

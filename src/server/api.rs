@@ -214,7 +214,7 @@ fn write_error(e: WriteError) -> ApiResponse {
 
 fn get_one(app: &App, id: i64) -> ApiResponse {
     match app.store.get(id) {
-        Some(stored) => ApiResponse::raw_json(200, stored.json.clone()),
+        Some(stored) => ApiResponse::raw_json(200, stored.json().clone()),
         None => not_found(&format!("No CoworkerSetting has Id {id}.")),
     }
 }
@@ -226,14 +226,14 @@ fn list(app: &App, req: &ApiRequest) -> ApiResponse {
     };
     let result = app.store.list(&q);
     let info = PageInfo::new(q.page, q.size, result.total, result.records.len() as u64);
-    let records_len: usize = result.records.iter().map(|r| r.json.len() + 1).sum();
+    let records_len: usize = result.records.iter().map(|r| r.json().len() + 1).sum();
     let mut out = BytesMut::with_capacity(records_len + 320);
     out.put_slice(b"{\"Records\":[");
     for (i, r) in result.records.iter().enumerate() {
         if i > 0 {
             out.put_u8(b',');
         }
-        out.put_slice(&r.json);
+        out.put_slice(&r.json());
     }
     let tail = ListTail {
         current_page_size: q.size,
@@ -318,13 +318,13 @@ fn batch(app: &App, req: &ApiRequest) -> ApiResponse {
     };
     let records = app.store.batch(&ids);
     let mut out =
-        BytesMut::with_capacity(records.iter().map(|r| r.json.len() + 1).sum::<usize>() + 2);
+        BytesMut::with_capacity(records.iter().map(|r| r.json().len() + 1).sum::<usize>() + 2);
     out.put_u8(b'[');
     for (i, r) in records.iter().enumerate() {
         if i > 0 {
             out.put_u8(b',');
         }
-        out.put_slice(&r.json);
+        out.put_slice(&r.json());
     }
     out.put_u8(b']');
     ApiResponse::raw_json(200, out.freeze())

@@ -113,7 +113,7 @@ impl App {
         crate::schemas::init();
         Ok(App {
             frontend: frontend::Frontend::new(config.frontend.clone()),
-            store: Store::new(fixtures.records)?,
+            store: Store::from_stored(fixtures.records)?,
             auth: Auth::new(fixtures.users),
             config,
             layer: None,

@@ -42,7 +42,7 @@ fn write_file(dir: &Path, bytes: &[u8]) {
 #[tokio::test]
 async fn editing_a_watched_fixture_file_swaps_the_records_and_a_bad_edit_keeps_them() {
     let dir = tempfile::tempdir().unwrap();
-    let builtin: Value = serde_json::to_value(Fixtures::builtin().records).unwrap();
+    let builtin: Value = serde_json::to_value(nexudus_mock::fixtures::builtin_records()).unwrap();
     let first: Vec<Value> = builtin.as_array().unwrap()[..3].to_vec();
     write_records(dir.path(), &json!(first));
     let app = App::new(
@@ -150,7 +150,7 @@ async fn editing_a_watched_fixture_file_swaps_the_records_and_a_bad_edit_keeps_t
 #[tokio::test]
 async fn the_binary_watches_with_the_flag_and_guards_its_admin_api_with_the_token() {
     let dir = tempfile::tempdir().unwrap();
-    let builtin: Value = serde_json::to_value(Fixtures::builtin().records).unwrap();
+    let builtin: Value = serde_json::to_value(nexudus_mock::fixtures::builtin_records()).unwrap();
     write_records(dir.path(), &json!(builtin.as_array().unwrap()[..4]));
     let dir_arg = dir.path().to_str().unwrap().to_string();
     let (mut child, base) = spawn_mock(

@@ -60,7 +60,7 @@ async fn creating_returns_the_exact_success_envelope_and_a_fresh_id() {
     let max_fixture = Fixtures::builtin()
         .records
         .iter()
-        .map(|r| r.id)
+        .map(|r| r.record.id)
         .max()
         .unwrap();
     assert!(id > max_fixture);
@@ -332,10 +332,7 @@ async fn a_create_with_no_id_left_below_the_64_bit_limit_is_507_not_a_wrapped_id
         "admin@example.com",
         nexudus_mock::resource::Timestamp(0),
     );
-    let fixtures = Fixtures {
-        records: vec![top],
-        ..Fixtures::builtin()
-    };
+    let fixtures = Fixtures::with_records(vec![top]);
     let s = TestServer::start_with(fixtures, ServerConfig::default()).await;
     let r = s
         .call(
