@@ -304,8 +304,12 @@ async fn serve_one(
     let started = Instant::now();
     let arrived = chrono::Utc::now();
     let (parts, body) = req.into_parts();
-    let header = |name: &str| parts.headers.get(name).map(|v| v.as_bytes());
-    let header_string = |name: &str| header(name).map(|v| String::from_utf8_lossy(v).into_owned());
+    use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, ORIGIN};
+    const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+    const PREFER: HeaderName = HeaderName::from_static("prefer");
+    let header = |name: &HeaderName| parts.headers.get(name).map(|v| v.as_bytes());
+    let header_string =
+        |name: &HeaderName| header(name).map(|v| String::from_utf8_lossy(v).into_owned());
     let raw_path = parts.uri.path();
     let path = percent_encoding::percent_decode_str(raw_path)
         .decode_utf8_lossy()
@@ -315,16 +319,16 @@ async fn serve_one(
         method_name: parts.method.as_str().to_string(),
         path,
         query: parts.uri.query().unwrap_or_default().to_string(),
-        authorization: header("authorization").map(<[u8]>::to_vec),
-        content_type: header_string("content-type"),
-        origin: header_string("origin"),
+        authorization: header(&AUTHORIZATION).map(<[u8]>::to_vec),
+        content_type: header_string(&CONTENT_TYPE),
+        origin: header_string(&ORIGIN),
         body: Bytes::new(),
     };
 
-    let request_id = frontend::request_id(header("x-request-id"));
+    let request_id = frontend::request_id(header(&X_REQUEST_ID));
     let prefer: Vec<&[u8]> = parts
         .headers
-        .get_all("prefer")
+        .get_all(PREFER)
         .iter()
         .map(|v| v.as_bytes())
         .collect();
@@ -353,7 +357,7 @@ async fn serve_one(
     if answer.response.header("x-request-id").is_none() {
         answer.response = answer
             .response
-            .with_header("x-request-id", request_id.as_str());
+            .with_header("x-request-id", request_id.clone());
     }
     frontend::finish(app, &req, &answer, &request_id, arrived, started.elapsed());
     match answer.wire {
@@ -405,6 +409,10 @@ async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
+    // Most requests (every GET) have no body: nothing to wait for, so no timer.
+    if hyper::body::Body::is_end_stream(&body) {
+        return Ok(Bytes::new());
+    }
     let timeout = app.config.body_read_timeout;
     let Ok(collected) = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await
     else {
@@ -436,7 +444,10 @@ const CORS_EXPOSE_HEADERS: &str = "Allow, Retry-After, X-Request-Id, WWW-Authent
 fn with_cors(req: &ApiRequest, mut resp: ApiResponse) -> ApiResponse {
     // Echo the caller's origin (so credentialed fetches work); "*" when there is none.
     let credentials = req.origin.is_some();
-    let origin = req.origin.clone().unwrap_or_else(|| "*".to_string());
+    let origin: std::borrow::Cow<'static, str> = match &req.origin {
+        Some(o) => o.clone().into(),
+        None => "*".into(),
+    };
     // The handler answers OPTIONS from its route table (`api::Route::allow`,
     // `admin::ROUTES`), the same sets its 405s name in `Allow`; a preflight allows
     // exactly those. An unknown path keeps its 404, so no browser is told that
@@ -460,25 +471,74 @@ fn with_cors(req: &ApiRequest, mut resp: ApiResponse) -> ApiResponse {
 
 /// hyper itself leaves the body out of a HEAD response, keeping its Content-Length.
 /// A `truncated` response declares its full length and sends half.
+///
+/// The response is put together directly rather than through `Response::builder`,
+/// and a header known when the mock is built is used as is (its name a constant, its
+/// value borrowed): this runs for every request.
 fn into_hyper(resp: ApiResponse, truncated: bool) -> hyper::Response<WireBody> {
-    let mut builder = hyper::Response::builder().status(resp.status);
-    for (name, value) in &resp.headers {
-        builder = builder.header(*name, value.as_str());
-    }
-    for (name, value) in &resp.extra_headers {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
-    let body = if truncated {
-        builder = builder.header(hyper::header::CONTENT_LENGTH, resp.body.len());
-        WireBody::truncated(resp.body)
-    } else {
-        WireBody::full(resp.body)
-    };
-    builder.body(body).unwrap_or_else(|_| {
+    let invalid = || {
         let mut r = hyper::Response::new(WireBody::full(Bytes::from_static(
             br#"{"Status":500,"Message":"The mock built an invalid response header.","WasSuccessful":false}"#,
         )));
         *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
         r
+    };
+    let Ok(status) = hyper::StatusCode::from_u16(resp.status) else {
+        return invalid();
+    };
+    let mut headers =
+        hyper::HeaderMap::with_capacity(resp.headers.len() + resp.extra_headers.len() + 1);
+    for (name, value) in resp.headers {
+        match (header_name(name), header_value(value)) {
+            (Some(name), Some(value)) => headers.append(name, value),
+            _ => return invalid(),
+        };
+    }
+    for (name, value) in resp.extra_headers {
+        match (
+            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+            header_value(value.into()),
+        ) {
+            (Ok(name), Some(value)) => headers.append(name, value),
+            _ => return invalid(),
+        };
+    }
+    let body = if truncated {
+        headers.insert(hyper::header::CONTENT_LENGTH, resp.body.len().into());
+        WireBody::truncated(resp.body)
+    } else {
+        WireBody::full(resp.body)
+    };
+    let mut r = hyper::Response::new(body);
+    *r.status_mut() = status;
+    *r.headers_mut() = headers;
+    r
+}
+
+/// The name of a header the mock writes: a constant for the common ones.
+fn header_name(name: &'static str) -> Option<hyper::header::HeaderName> {
+    use hyper::header::{self, HeaderName};
+    const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+    Some(match name {
+        "content-type" => header::CONTENT_TYPE,
+        "x-request-id" => X_REQUEST_ID,
+        "access-control-allow-origin" => header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        "access-control-expose-headers" => header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        "access-control-allow-credentials" => header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        "vary" => header::VARY,
+        "allow" => header::ALLOW,
+        "www-authenticate" => header::WWW_AUTHENTICATE,
+        other => return HeaderName::from_bytes(other.as_bytes()).ok(),
     })
+}
+
+/// A header value; one borrowed from the binary is used without a copy.
+fn header_value(value: std::borrow::Cow<'static, str>) -> Option<hyper::header::HeaderValue> {
+    use hyper::header::HeaderValue;
+    match value {
+        std::borrow::Cow::Borrowed(s) => {
+            HeaderValue::from_maybe_shared(Bytes::from_static(s.as_bytes())).ok()
+        }
+        std::borrow::Cow::Owned(s) => HeaderValue::from_maybe_shared(Bytes::from(s)).ok(),
+    }
 }

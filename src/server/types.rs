@@ -2,6 +2,8 @@
 //! `server/mod.rs` turns each hyper request into an `ApiRequest` once and turns the
 //! `ApiResponse` back; nothing else touches hyper types.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use serde::Serialize;
 
@@ -51,7 +53,9 @@ pub struct ApiRequest {
 #[derive(Debug, Clone)]
 pub struct ApiResponse {
     pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
+    /// Names in lower case. A value known when the mock is built is borrowed, so
+    /// the common headers cost no allocation per request.
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     /// Headers whose names are not known in advance (an upstream's answer relayed by
     /// the proxy), written after `headers`.
     pub extra_headers: Vec<(String, String)>,
@@ -74,7 +78,7 @@ impl ApiResponse {
     pub fn raw_json(status: u16, body: Bytes) -> Self {
         ApiResponse {
             status,
-            headers: vec![("content-type", JSON.to_string())],
+            headers: vec![("content-type", Cow::Borrowed(JSON))],
             extra_headers: vec![],
             body,
             durable_at: None,
@@ -91,7 +95,7 @@ impl ApiResponse {
         }
     }
 
-    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    pub fn with_header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
         self.headers.push((name, value.into()));
         self
     }
@@ -99,9 +103,13 @@ impl ApiResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
-            .map(|(n, v)| (*n, v))
-            .chain(self.extra_headers.iter().map(|(n, v)| (n.as_str(), v)))
+            .map(|(n, v)| (*n, v.as_ref()))
+            .chain(
+                self.extra_headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str())),
+            )
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 }
