@@ -147,7 +147,9 @@ impl Record {
             id,
             updated_on: now,
             created_on: now,
-            unique_id: Uuid::new_v4(),
+            // From the thread-local generator: `Uuid::new_v4` makes a getrandom
+            // system call for every record created.
+            unique_id: uuid::Builder::from_random_bytes(rand::random()).into_uuid(),
             updated_by: Some(by.to_string()),
             is_new: false,
             system_id: None,
