@@ -72,11 +72,18 @@ def fetch(port, method, path, body=None):
 
 
 LUA_CREATE = r"""
+-- Every request a new (CoworkerId, Name): each wrk thread has its own number, and
+-- the clock seeds the names, so runs against the same mock do not repeat them.
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
 counter = 0
 request = function()
   counter = counter + 1
-  local body = string.format('{"CoworkerId":%d,"Name":"bench-%d-%d","Value":"v"}',
-                             9000000 + (counter % 1000), math.random(1, 1000000000), counter)
+  local body = string.format('{"CoworkerId":%d,"Name":"bench-%d-%d-%d","Value":"v"}',
+                             9000000 + (counter % 1000), os.time(), tid or 0, counter)
   return wrk.format("POST", "@PATH@", {["Authorization"]="@AUTH@", ["Content-Type"]="application/json"}, body)
 end
 """
@@ -230,7 +237,23 @@ FEATURES = [
 ]
 
 
-def run_features(tmp):
+def switches(pid):
+    """(voluntary, involuntary) context switches of every thread of `pid` so far."""
+    vol = invol = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        vol += int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches:"):
+                        invol += int(line.split()[1])
+        except OSError:
+            pass
+    return vol, invol
+
+
+def run_features(tmp, baseline_pid):
     rows = []
     path = f"{BASE}/87654303"
     size = None
@@ -244,10 +267,18 @@ def run_features(tmp):
             for k, v in headers.items():
                 extra += ["-H", f"{k}: {v}"]
             cmd = ["wrk", "-t2", "-c32", f"-d{SECONDS}s", "-H", f"Authorization: {AUTH}", *extra]
-            m = subprocess.run(cmd + [f"http://127.0.0.1:{MOCK_PORT}{path}"], check=True, capture_output=True, text=True).stdout
-            b = subprocess.run(cmd + [f"http://127.0.0.1:{BASE_PORT}/bytes/{size}"], check=True, capture_output=True, text=True).stdout
-            rps = lambda out: float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-            rows.append((label, rps(m), rps(b)))
+
+            def measured(pid, url):
+                before = switches(pid)
+                out = subprocess.run(cmd + [url], check=True, capture_output=True, text=True).stdout
+                after = switches(pid)
+                n = int(re.search(r"(\d+) requests in", out).group(1))
+                rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+                return rps, (after[0] - before[0]) / n, (after[1] - before[1]) / n
+
+            m = measured(mock.pid, f"http://127.0.0.1:{MOCK_PORT}{path}")
+            b = measured(baseline_pid, f"http://127.0.0.1:{BASE_PORT}/bytes/{size}")
+            rows.append((label, m, b))
         finally:
             mock.kill()
             mock.wait()
@@ -301,7 +332,8 @@ def main():
             p.kill()
             p.wait()
         runs = [run_store("1,000 records", small, tmp), run_store("1,000,000 records", large, tmp, background_index=True)]
-        features = run_features(tmp)
+        quiet_run = run_store("1,000 records, --quiet --journal-size 0", small, tmp, ["--quiet", "--journal-size", "0"])
+        features = run_features(tmp, base.pid)
         state = run_state_file(large, tmp)
     finally:
         base.kill()
@@ -309,7 +341,7 @@ def main():
     extra = timed_check()
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
     print(f"\nMachine: {os.cpu_count()} cores, {cpu}; wrk -t2 -c32 -d{SECONDS}s, loopback; {time.strftime('%Y-%m-%d')}\n")
-    for run in runs:
+    for run in runs + [quiet_run]:
         print(f"### Store of {run['label']}\n")
         print("| scenario | body bytes | mock req/s | baseline req/s | ratio | mock p50 ms | mock p99 ms | baseline p99 ms |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -317,10 +349,10 @@ def main():
             print(f"| {name} | {size} | {m['rps']:.0f} | {b['rps']:.0f} | {m['rps'] / b['rps']:.2f} | {m['p50']:.2f} | {m['p99']:.2f} | {b['p99']:.2f} |")
         print()
     print("### What each per-request feature costs (get one, built-in fixtures)\n")
-    print("| mock flags | mock req/s | baseline req/s | ratio |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| mock flags | mock req/s | baseline req/s | ratio | mock switches/request (voluntary + involuntary) | baseline switches/request |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for label, m, b in features:
-        print(f"| {label} | {m:.0f} | {b:.0f} | {m / b:.2f} |")
+        print(f"| {label} | {m[0]:.0f} | {b[0]:.0f} | {m[0] / b[0]:.2f} | {m[1]:.3f} + {m[2]:.3f} | {b[1]:.3f} + {b[2]:.3f} |")
     print()
     print("### State file (1,000,000 records, create)\n")
     (one_without, many_without), (one_with, many_with) = state["without"], state["with"]
