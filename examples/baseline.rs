@@ -1,7 +1,8 @@
 //! The benchmark's baseline: a bare hyper server that answers every request with a
 //! fixed JSON body of the size named in the path (`/bytes/612`), reading and dropping
-//! any request body. It uses the same hyper settings as the mock, so the ratio
-//! mock/baseline measures the mock's own work.
+//! any request body. It uses hyper's HTTP/1 defaults and, unlike the mock, no
+//! header-read timeout (the mock's defence against slow clients, a timer per
+//! request), so the ratio mock/baseline charges the mock with all of its own work.
 //!
 //! cargo run --release --example baseline -- 4020
 
