@@ -81,7 +81,7 @@ fn schema_validate_a_list_page_of_25(b: Bencher) {
         .list(&q)
         .records
         .iter()
-        .map(|r| serde_json::from_slice(&r.json).unwrap())
+        .map(|r| serde_json::from_slice(r.json()).unwrap())
         .collect();
     let page = serde_json::json!({"Records": records, "CurrentPageSize": 25, "CurrentPage": 1, "CurrentOrderField": "Id",
         "CurrentSortDirection": 1, "FirstItem": 1, "HasNextPage": true, "HasPreviousPage": false, "LastItem": 25,

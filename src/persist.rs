@@ -324,7 +324,7 @@ impl ChangeLog for Log {
         match change {
             Change::Put(s) => {
                 out.extend_from_slice(b"\"Put\":");
-                out.extend_from_slice(&s.json());
+                out.extend_from_slice(s.json());
             }
             Change::Delete(id) => {
                 let _ = write!(out, "\"Delete\":{id}");
@@ -335,7 +335,7 @@ impl ChangeLog for Log {
                     if i > 0 {
                         out.push(b',');
                     }
-                    out.extend_from_slice(&s.json());
+                    out.extend_from_slice(s.json());
                 }
                 out.push(b']');
             }
@@ -535,7 +535,7 @@ impl Shared {
         .map_err(err)?;
         for (i, s) in records.iter().enumerate() {
             put(&mut out, if i == 0 { b"\n" } else { b",\n" }).map_err(err)?;
-            put(&mut out, &s.json()).map_err(err)?;
+            put(&mut out, s.json()).map_err(err)?;
         }
         put(&mut out, b"\n]}\n").map_err(err)?;
         let f = out.into_inner().map_err(|e| err(e.into_error()))?;

@@ -233,7 +233,7 @@ fn list(app: &App, req: &ApiRequest) -> ApiResponse {
         if i > 0 {
             out.put_u8(b',');
         }
-        out.put_slice(&r.json());
+        out.put_slice(r.json());
     }
     let tail = ListTail {
         current_page_size: q.size,
@@ -324,7 +324,7 @@ fn batch(app: &App, req: &ApiRequest) -> ApiResponse {
         if i > 0 {
             out.put_u8(b',');
         }
-        out.put_slice(&r.json());
+        out.put_slice(r.json());
     }
     out.put_u8(b']');
     ApiResponse::raw_json(200, out.freeze())
