@@ -1059,6 +1059,47 @@ mod tests {
             )
         }
 
+        /// The records made from `inputs` (Ids from 1), keeping the first of each
+        /// `(CoworkerId, Name)` pair, as a store holds no two.
+        fn records_of(inputs: Vec<SettingInput>) -> Vec<Record> {
+            let mut seen = std::collections::HashSet::new();
+            inputs
+                .into_iter()
+                .enumerate()
+                .map(|(i, input)| Record::new(i as i64 + 1, input, "x", Timestamp(i as i64)))
+                .filter(|r| seen.insert((r.coworker_id, r.name.clone())))
+                .collect()
+        }
+
+        /// Applies one random write (its index picks among the live records).
+        fn apply(s: &Store, w: Write) {
+            let ids: Vec<i64> = s.snapshot().iter().map(|r| r.id).collect();
+            let pick = |i: usize| ids.get(i % ids.len().max(1)).copied().unwrap_or(1);
+            let _ = match w {
+                Write::Create(input) => s.create(input, "x", Timestamp(1)).map(|_| ()),
+                Write::Update(i, input) => s.update(pick(i), input, "x", Timestamp(2)).map(|_| ()),
+                Write::Delete(i) => s.delete(pick(i)).map(|_| ()),
+            };
+        }
+
+        /// The listed page and `TotalItems` equal filtering a snapshot with `q`.
+        fn agrees_with_a_scan(
+            s: &Store,
+            q: &ListQuery,
+            snapshot: &[Record],
+        ) -> Result<(), TestCaseError> {
+            let listed = s.list(q);
+            let got: Vec<i64> = listed.records.iter().map(|r| r.record.id).collect();
+            let want: Vec<i64> = snapshot
+                .iter()
+                .filter(|r| q.matches(r))
+                .map(|r| r.id)
+                .collect();
+            prop_assert_eq!(&got, &want, "query {:?}", q);
+            prop_assert_eq!(listed.total, want.len() as u64);
+            Ok(())
+        }
+
         fn needle_text(n: &Needle, field: u8, records: &[Record]) -> String {
             match n {
                 Needle::Random(s) => s.clone(),
@@ -1103,18 +1144,7 @@ mod tests {
                 writes in vec(arb_write(), 0..40),
                 needles in vec((arb_needle(), proptest::option::of(arb_needle())), 1..6),
             ) {
-                let records: Vec<Record> = initial
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, input)| Record::new(i as i64 + 1, input, "x", Timestamp(i as i64)))
-                    .collect();
-                // Duplicate (CoworkerId, Name) pairs are not a store; keep the first of each.
-                let mut seen = std::collections::HashSet::new();
-                let records: Vec<Record> = records
-                    .into_iter()
-                    .filter(|r| seen.insert((r.coworker_id, r.name.clone())))
-                    .collect();
-                let s = Store::new(records).unwrap();
+                let s = Store::new(records_of(initial)).unwrap();
                 let check = |s: &Store| -> Result<(), TestCaseError> {
                     let snapshot = s.snapshot();
                     for ((f1, n1), second) in &needles {
@@ -1131,23 +1161,13 @@ mod tests {
                         if let Some((f2, n2)) = second {
                             set(*f2, n2, &mut q);
                         }
-                        let listed = s.list(&q);
-                        let got: Vec<i64> = listed.records.iter().map(|r| r.record.id).collect();
-                        let want: Vec<i64> = snapshot.iter().filter(|r| q.matches(r)).map(|r| r.id).collect();
-                        prop_assert_eq!(&got, &want, "query {:?}", q);
-                        prop_assert_eq!(listed.total, want.len() as u64);
+                        agrees_with_a_scan(s, &q, &snapshot)?;
                     }
                     Ok(())
                 };
                 check(&s)?;
                 for w in writes {
-                    let ids: Vec<i64> = s.snapshot().iter().map(|r| r.id).collect();
-                    let pick = |i: usize| ids.get(i % ids.len().max(1)).copied().unwrap_or(1);
-                    let _ = match w {
-                        Write::Create(input) => s.create(input, "x", Timestamp(1)).map(|_| ()),
-                        Write::Update(i, input) => s.update(pick(i), input, "x", Timestamp(2)).map(|_| ()),
-                        Write::Delete(i) => s.delete(pick(i)).map(|_| ()),
-                    };
+                    apply(&s, w);
                     check(&s)?;
                 }
             }
@@ -1166,13 +1186,7 @@ mod tests {
                 writes in vec(arb_write(), 0..40),
                 needles in vec(arb_needle(), 1..6),
             ) {
-                let mut seen = std::collections::HashSet::new();
-                let records: Vec<Record> = initial
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, input)| Record::new(i as i64 + 1, input, "x", Timestamp(i as i64)))
-                    .filter(|r| seen.insert((r.coworker_id, r.name.clone())))
-                    .collect();
+                let records = records_of(initial);
                 prop_assume!(records.len() >= BACKGROUND_INDEX_FROM);
                 let s = Store::without_indexer(to_stored(records)).unwrap();
                 let generation = s.read().building().expect("a large store builds in the background");
@@ -1187,22 +1201,12 @@ mod tests {
                             1 => q.value = text,
                             _ => q.encrypted_value = text,
                         }
-                        let listed = s.list(&q);
-                        let got: Vec<i64> = listed.records.iter().map(|r| r.record.id).collect();
-                        let want: Vec<i64> = snapshot.iter().filter(|r| q.matches(r)).map(|r| r.id).collect();
-                        prop_assert_eq!(&got, &want, "query {:?}", q);
-                        prop_assert_eq!(listed.total, want.len() as u64);
+                        agrees_with_a_scan(s, &q, &snapshot)?;
                     }
                     Ok(())
                 };
                 for w in writes {
-                    let ids: Vec<i64> = s.snapshot().iter().map(|r| r.id).collect();
-                    let pick = |i: usize| ids.get(i % ids.len().max(1)).copied().unwrap_or(1);
-                    let _ = match w {
-                        Write::Create(input) => s.create(input, "x", Timestamp(1)).map(|_| ()),
-                        Write::Update(i, input) => s.update(pick(i), input, "x", Timestamp(2)).map(|_| ()),
-                        Write::Delete(i) => s.delete(pick(i)).map(|_| ()),
-                    };
+                    apply(&s, w);
                 }
                 prop_assert!(!s.text_index_ready());
                 check(&s)?;
