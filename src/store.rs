@@ -271,12 +271,13 @@ fn build_text_index(inner: &RwLock<Inner>, generation: u64) {
     let count = records.len();
     let index = TextIndex::build(&records);
     drop(records);
-    install_text_index(inner, generation, index);
-    tracing::info!(
-        records = count,
-        ms = started.elapsed().as_millis() as u64,
-        "substring index ready (until now substring filters scanned)"
-    );
+    if install_text_index(inner, generation, index) {
+        tracing::info!(
+            records = count,
+            ms = started.elapsed().as_millis() as u64,
+            "substring index ready (until now substring filters scanned)"
+        );
+    }
 }
 
 /// The records to index for `generation`, if its maps are still the live ones.
@@ -285,18 +286,19 @@ fn text_index_source(inner: &RwLock<Inner>, generation: u64) -> Option<Vec<Arc<S
     (live.building() == Some(generation)).then(|| live.by_id.values().cloned().collect())
 }
 
-/// Replays the writes made during the build onto `index` and makes it the live one.
-fn install_text_index(inner: &RwLock<Inner>, generation: u64, mut index: TextIndex) {
+/// Replays the writes made during the build onto `index` and makes it the live one;
+/// false (and nothing changes) if the maps it was built for have been replaced.
+fn install_text_index(inner: &RwLock<Inner>, generation: u64, mut index: TextIndex) -> bool {
     let mut live = inner.write().unwrap_or_else(|e| e.into_inner());
     let TextState::Building {
         generation: awaited,
         written,
     } = &mut live.text
     else {
-        return;
+        return false;
     };
     if *awaited != generation {
-        return;
+        return false;
     }
     let written = std::mem::take(written);
     for id in written {
@@ -306,6 +308,7 @@ fn install_text_index(inner: &RwLock<Inner>, generation: u64, mut index: TextInd
         }
     }
     live.text = TextState::Ready(index);
+    true
 }
 
 impl Inner {
@@ -1210,7 +1213,7 @@ mod tests {
                 }
                 prop_assert!(!s.text_index_ready());
                 check(&s)?;
-                install_text_index(&s.inner, generation, TextIndex::build(&source));
+                prop_assert!(install_text_index(&s.inner, generation, TextIndex::build(&source)));
                 prop_assert!(s.text_index_ready());
                 check(&s)?;
             }
@@ -1230,7 +1233,7 @@ mod tests {
             let stale = TextIndex::build(&text_index_source(&s.inner, old).unwrap());
             s.replace_all(records("omega")).unwrap();
             // The old build finishes after the replace: it must not be installed.
-            install_text_index(&s.inner, old, stale);
+            assert!(!install_text_index(&s.inner, old, stale));
             s.wait_for_text_index();
             assert!(s.text_index_ready());
             let q = |needle: &str| ListQuery {
