@@ -15,7 +15,7 @@ use thiserror::Error;
 
 use crate::resource::{Record, Timestamp};
 use crate::schemas::Schema;
-use crate::store::Stored;
+use crate::store::{Stored, to_stored};
 
 pub const RECORDS_FILE: &str = "coworkersettings.json";
 pub const USERS_FILE: &str = "users.json";
@@ -74,17 +74,16 @@ impl Fixtures {
     /// The fixtures built into the binary.
     pub fn builtin() -> Self {
         Fixtures {
-            records: stored(builtin_records()),
-            users: parse_users(DEFAULT_USERS, "built-in users.json")
-                .expect("built-in users are valid"),
+            records: to_stored(builtin_records()),
+            users: builtin_users(),
         }
     }
 
     /// Fixtures holding these records and the built-in users.
     pub fn with_records(records: Vec<Record>) -> Self {
         Fixtures {
-            records: stored(records),
-            ..Fixtures::builtin()
+            records: to_stored(records),
+            users: builtin_users(),
         }
     }
 
@@ -108,12 +107,12 @@ impl Fixtures {
                 })?;
                 read_records(text, &file, Stored::from_record)?
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => stored(builtin_records()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => to_stored(builtin_records()),
             Err(source) => return Err(FixtureError::Read { file, source }),
         };
         let users = match read_if_exists(&dir.join(USERS_FILE))? {
             Some((text, file)) => parse_users(&text, &file)?,
-            None => Fixtures::builtin().users,
+            None => builtin_users(),
         };
         Ok(Fixtures { records, users })
     }
@@ -125,8 +124,8 @@ pub fn builtin_records() -> Vec<Record> {
         .expect("built-in fixtures are valid")
 }
 
-fn stored(records: Vec<Record>) -> Vec<Arc<Stored>> {
-    records.into_iter().map(Stored::from_record).collect()
+fn builtin_users() -> Vec<User> {
+    parse_users(DEFAULT_USERS, "built-in users.json").expect("built-in users are valid")
 }
 
 /// The file's bytes, mapped rather than read: a large fixtures file is then parsed

@@ -415,7 +415,7 @@ pub struct Store {
 }
 
 /// Turns records into stored records, each serialised when first read.
-fn to_stored(records: Vec<Record>) -> Vec<Arc<Stored>> {
+pub(crate) fn to_stored(records: Vec<Record>) -> Vec<Arc<Stored>> {
     records.into_iter().map(Stored::from_record).collect()
 }
 

@@ -305,7 +305,6 @@ async fn serve_one(
     let arrived = chrono::Utc::now();
     let (parts, body) = req.into_parts();
     use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, ORIGIN};
-    const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
     const PREFER: HeaderName = HeaderName::from_static("prefer");
     let header = |name: &HeaderName| parts.headers.get(name).map(|v| v.as_bytes());
     let header_string =
@@ -515,10 +514,13 @@ fn into_hyper(resp: ApiResponse, truncated: bool) -> hyper::Response<WireBody> {
     r
 }
 
+/// The request id's header, read from requests and written on every response.
+const X_REQUEST_ID: hyper::header::HeaderName =
+    hyper::header::HeaderName::from_static("x-request-id");
+
 /// The name of a header the mock writes: a constant for the common ones.
 fn header_name(name: &'static str) -> Option<hyper::header::HeaderName> {
     use hyper::header::{self, HeaderName};
-    const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
     Some(match name {
         "content-type" => header::CONTENT_TYPE,
         "x-request-id" => X_REQUEST_ID,

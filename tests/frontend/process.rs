@@ -270,6 +270,56 @@ async fn a_corrupt_state_file_stops_start_up_with_a_clear_message_and_is_left_al
 }
 
 #[tokio::test]
+async fn a_bad_fixtures_file_stops_start_up_naming_the_file_and_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("coworkersettings.json");
+    let records: Vec<serde_json::Value> =
+        serde_json::to_value(nexudus_mock::fixtures::builtin_records())
+            .unwrap()
+            .as_array()
+            .unwrap()[..3]
+            .to_vec();
+    let with = |i: usize, key: &str, value: serde_json::Value| {
+        let mut r = records.clone();
+        r[i][key] = value;
+        serde_json::to_vec(&r).unwrap()
+    };
+    let same_name = {
+        let mut r = records.clone();
+        r[2]["CoworkerId"] = r[0]["CoworkerId"].clone();
+        r[2]["Name"] = r[0]["Name"].clone();
+        serde_json::to_vec(&r).unwrap()
+    };
+    for (bad, says) in [
+        // Uniqueness is checked by the store, after the file was read: still named.
+        (with(2, "Id", records[0]["Id"].clone()), "record 2: Id"),
+        (same_name, "record 2: CoworkerId"),
+        (with(1, "UniqueId", json!("not-a-uuid")), "record 1"),
+        (b"[{\"Name\":\"\xff\"}]".to_vec(), "cannot read"),
+        (Vec::new(), "not valid JSON"),
+    ] {
+        std::fs::write(&file, &bad).unwrap();
+        let out = tokio::time::timeout(
+            Duration::from_secs(20),
+            Command::new(BIN)
+                .args(["serve", "--port", "0", "--fixtures"])
+                .arg(dir.path())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("the mock exits instead of serving")
+        .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{says}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("coworkersettings.json") && err.contains(says),
+            "{says}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn every_acknowledged_write_is_in_the_state_file_before_its_response() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
