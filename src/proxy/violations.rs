@@ -66,7 +66,8 @@ impl Entry {
                 method: api.method_name.clone(),
                 path: api.path.clone(),
                 query: journal::mask_query(&api.query),
-                authorization: journal::mask_authorization(api.authorization.as_deref()),
+                authorization: journal::mask_authorization(api.authorization.as_deref())
+                    .map(std::borrow::Cow::into_owned),
                 body: journal::mask_body(&api.body, api.content_type.as_deref()),
             },
             status,

@@ -6,7 +6,7 @@ use bytes::{BufMut, BytesMut};
 use serde_json::{Value, json};
 
 use crate::auth::{Auth, AuthError, Role};
-use crate::query::{IntegerText, ListQuery, PageInfo, integer_text};
+use crate::query::{IntegerText, ListQuery, PageInfo, has_param, integer_text};
 use crate::resource::{
     self, FieldError, MSG_CREATED, MSG_DELETED, MSG_UPDATED, Timestamp, action_envelope,
     error_body, msg, validation_envelope,
@@ -87,13 +87,11 @@ pub fn handle(app: &App, req: &ApiRequest) -> ApiResponse {
     }
     match (route, method) {
         (Route::Token, Method::Post) => token(app, req),
-        (Route::Collection, Method::Get) => guarded(app, req, Role::List, |_| {
-            if has_param(&req.query, "id") {
-                batch(app, req)
-            } else {
-                list(app, req)
-            }
-        }),
+        // Batch get is a read: it needs Read, not List.
+        (Route::Collection, Method::Get) if has_param(&req.query, "id") => {
+            guarded(app, req, Role::Read, |_| batch(app, req))
+        }
+        (Route::Collection, Method::Get) => guarded(app, req, Role::List, |_| list(app, req)),
         (Route::Collection, Method::Post) => {
             guarded(app, req, Role::Create, |by| create(app, req, by))
         }
@@ -122,12 +120,6 @@ fn guarded(
     role: Role,
     f: impl FnOnce(&str) -> ApiResponse,
 ) -> ApiResponse {
-    // Batch get is a read: it needs Read, not List.
-    let role = if role == Role::List && has_param(&req.query, "id") {
-        Role::Read
-    } else {
-        role
-    };
     match app
         .auth
         .authenticate(req.authorization.as_deref())
@@ -149,10 +141,6 @@ pub fn not_found(message: &str) -> ApiResponse {
 
 pub fn validation_failed(errors: &[FieldError]) -> ApiResponse {
     ApiResponse::json(400, &validation_envelope(errors))
-}
-
-fn has_param(query: &str, name: &str) -> bool {
-    form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == name)
 }
 
 fn create(app: &App, req: &ApiRequest, by: &str) -> ApiResponse {

@@ -363,7 +363,7 @@ pub async fn answer(
 /// Records the finished request in the journal and writes its log line.
 pub fn finish(
     app: &App,
-    req: &ApiRequest,
+    req: ApiRequest,
     answer: &Answer,
     request_id: &str,
     arrived: chrono::DateTime<chrono::Utc>,
@@ -381,15 +381,30 @@ pub fn finish(
         return;
     }
     let query = journal::mask_query(&req.query);
-    if logged {
+    let status_code = u64::from(status.unwrap_or(0));
+    let micros = elapsed.as_micros() as u64;
+    let direct = logged
+        && crate::logging::write_request_line(&crate::logging::RequestLine {
+            method: &req.method_name,
+            path: &req.path,
+            query: &query,
+            status: status_code,
+            micros,
+            request_id,
+            fault: answer.injected.as_deref().unwrap_or(""),
+            violations: answer.contract.as_ref().map_or(0, |c| c.violations as u64),
+            warnings: answer.contract.as_ref().map_or(0, |c| c.warnings as u64),
+            contract: answer.contract.as_ref().map_or("", |c| &c.summary),
+        });
+    if logged && !direct {
         match &answer.contract {
             None => tracing::info!(
                 target: REQUEST_LOG_TARGET,
                 method = %req.method_name,
                 path = %req.path,
                 query = %query,
-                status = status.unwrap_or(0),
-                micros = elapsed.as_micros() as u64,
+                status = status_code,
+                micros = micros,
                 request_id = %request_id,
                 fault = answer.injected.as_deref().unwrap_or(""),
                 "request"
@@ -399,8 +414,8 @@ pub fn finish(
                 method = %req.method_name,
                 path = %req.path,
                 query = %query,
-                status = status.unwrap_or(0),
-                micros = elapsed.as_micros() as u64,
+                status = status_code,
+                micros = micros,
                 request_id = %request_id,
                 fault = answer.injected.as_deref().unwrap_or(""),
                 violations = c.violations as u64,
@@ -413,17 +428,18 @@ pub fn finish(
     if !journaled {
         return;
     }
+    // The request is done with: its strings move into the entry.
     app.frontend.journal.push(Entry {
         id: request_id.to_string(),
         time: arrived,
-        method: req.method_name.clone(),
-        path: req.path.clone(),
+        authorization: journal::mask_authorization(req.authorization.as_deref()),
+        body: journal::mask_body(&req.body, req.content_type.as_deref()),
+        method: req.method_name,
+        path: req.path,
         query,
         status,
         duration_ms: elapsed.as_micros() as f64 / 1000.0,
-        origin: req.origin.clone(),
-        authorization: journal::mask_authorization(req.authorization.as_deref()),
-        body: journal::mask_body(&req.body, req.content_type.as_deref()),
+        origin: req.origin,
         fault: answer.injected.clone(),
     });
 }

@@ -4,6 +4,7 @@
 //! `EncryptedValue`, and passwords and tokens in forms and query strings are masked
 //! before an entry is stored.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
@@ -47,7 +48,7 @@ pub struct Entry {
     pub duration_ms: f64,
     pub origin: Option<String>,
     /// The Authorization scheme only (`Bearer ***`), never the credential.
-    pub authorization: Option<String>,
+    pub authorization: Option<Cow<'static, str>>,
     /// The request body with secrets masked: JSON, a form as an object, or a note.
     pub body: Option<Value>,
     /// The fault injected (`reset`, `empty`, `truncated`, `error-rate`, `code`).
@@ -143,11 +144,19 @@ impl Journal {
         if self.capacity == 0 {
             return;
         }
-        let mut entries = self.lock();
-        while entries.len() >= self.capacity {
-            entries.pop_front();
-        }
-        entries.push_back(entry);
+        let dropped = {
+            let mut entries = self.lock();
+            // At most one: every push keeps the ring within its capacity.
+            let dropped = if entries.len() >= self.capacity {
+                entries.pop_front()
+            } else {
+                None
+            };
+            entries.push_back(entry);
+            dropped
+        };
+        // The oldest entry's memory is freed after the lock is released.
+        drop(dropped);
     }
 
     /// Matching entries, newest first.
@@ -179,11 +188,14 @@ impl Journal {
 }
 
 /// `Bearer ***`: the scheme tells a developer what was sent, the credential never shows.
-pub fn mask_authorization(value: Option<&[u8]>) -> Option<String> {
-    let v = String::from_utf8_lossy(value?).into_owned();
+pub fn mask_authorization(value: Option<&[u8]>) -> Option<Cow<'static, str>> {
+    let v = String::from_utf8_lossy(value?);
     Some(match v.trim().split_once(' ') {
-        Some((scheme, _)) if !scheme.is_empty() => format!("{scheme} {MASK}"),
-        _ => MASK.to_string(),
+        // The usual schemes as sent cost no allocation per request.
+        Some(("Bearer", _)) => Cow::Borrowed("Bearer ***"),
+        Some(("Basic", _)) => Cow::Borrowed("Basic ***"),
+        Some((scheme, _)) if !scheme.is_empty() => Cow::Owned(format!("{scheme} {MASK}")),
+        _ => Cow::Borrowed(MASK),
     })
 }
 
@@ -193,7 +205,7 @@ fn is_secret_key(k: &str) -> bool {
 
 /// A query or form string with the values of secret keys replaced.
 pub fn mask_query(query: &str) -> String {
-    if !form_urlencoded::parse(query.as_bytes()).any(|(k, _)| is_secret_key(&k)) {
+    if !crate::query::query_keys(query).any(|k| is_secret_key(&k)) {
         return query.to_string();
     }
     let mut out = form_urlencoded::Serializer::new(String::new());
