@@ -556,11 +556,11 @@ impl Store {
         let id = self.allocate_id().ok_or(WriteError::IdsExhausted)?;
         let stored = Stored::new(Record::new(id, input, by, now));
         let mut inner = self.write();
-        let r = &stored.record;
-        if inner.holds_key(r.coworker_id, &r.name).is_some() {
+        // One walk of the key index re-checks and inserts: the set refuses an equal key.
+        if !inner.by_key.insert(ByKey(stored.clone())) {
+            let r = &stored.record;
             return Err(duplicate(r.coworker_id, &r.name));
         }
-        inner.by_key.insert(ByKey(stored.clone()));
         inner.by_id.insert(id, stored.clone());
         inner.text_put(&stored);
         self.logged(Change::Put(&stored));

@@ -433,7 +433,7 @@ pub fn finish(
         id: request_id.to_string(),
         time: arrived,
         authorization: journal::mask_authorization(req.authorization.as_deref()),
-        body: journal::mask_body(&req.body, req.content_type.as_deref()),
+        body: journal::journal_body(&req.body, req.content_type.as_deref()),
         method: req.method_name,
         path: req.path,
         query,

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::query::{IntegerText, integer_text};
 use crate::resource::{FieldError, msg};
@@ -50,7 +51,7 @@ pub struct Entry {
     /// The Authorization scheme only (`Bearer ***`), never the credential.
     pub authorization: Option<Cow<'static, str>>,
     /// The request body with secrets masked: JSON, a form as an object, or a note.
-    pub body: Option<Value>,
+    pub body: Option<Shown>,
     /// The fault injected (`reset`, `empty`, `truncated`, `error-rate`, `code`).
     pub fault: Option<String>,
 }
@@ -215,6 +216,65 @@ pub fn mask_query(query: &str) -> String {
     out.finish()
 }
 
+/// A request body as an entry keeps it: JSON text rather than a tree, so keeping
+/// and dropping it is one allocation, not one per field.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct Shown(Box<RawValue>);
+
+impl Shown {
+    fn of(v: &Value) -> Self {
+        Shown(RawValue::from_string(v.to_string()).expect("a Value serialises to JSON"))
+    }
+
+    /// The body as a JSON value, for reading it back.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl PartialEq for Shown {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+/// Words that a secret's key contains, ASCII case aside (see `SECRET_KEYS`).
+const SECRET_WORDS: [&[u8]; 4] = [b"encryptedvalue", b"password", b"token", b"client_secret"];
+
+/// The body as the journal keeps it ([`mask_body`], at most `MAX_BODY` bytes as
+/// sent). JSON that names no secret and has no escapes (where a key could hide one)
+/// is kept as sent, checked but not parsed into a tree: a create's body costs the
+/// journal a scan and a copy.
+pub fn journal_body(body: &[u8], content_type: Option<&str>) -> Option<Shown> {
+    if body.is_empty() {
+        return None;
+    }
+    if body.len() > MAX_BODY {
+        return Some(Shown::of(&Value::String(format!(
+            "<{} bytes, too long to keep>",
+            body.len()
+        ))));
+    }
+    let form = content_type.is_some_and(|ct| {
+        ct.get(..33)
+            .is_some_and(|p| p.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+    });
+    let plain = !form
+        && !body.contains(&b'\\')
+        && !SECRET_WORDS.iter().any(|w| {
+            body.windows(w.len())
+                .any(|window| window.eq_ignore_ascii_case(w))
+        });
+    if plain
+        && let Ok(text) = std::str::from_utf8(body)
+        && let Ok(raw) = serde_json::from_str::<&RawValue>(text)
+    {
+        return Some(Shown(raw.to_owned()));
+    }
+    mask_body(body, content_type).map(|v| Shown::of(&v))
+}
+
 /// The body as the journal keeps it: JSON with every `EncryptedValue` (at any depth)
 /// masked, a form as an object with secrets masked, anything else as a note only,
 /// since text that does not parse cannot be masked reliably.
@@ -333,6 +393,58 @@ mod tests {
         }
         // A blank value is no filter, as on the API's list.
         assert_eq!(Filter::parse("method=&path=").unwrap(), Filter::default());
+    }
+
+    proptest::proptest! {
+        /// 500 cases: the journal's body, kept as sent when it names no secret,
+        /// reads back as the masked body would, whatever keys (secret ones in any
+        /// case, escaped ones, nested ones) and content type it has.
+        #[test]
+        fn a_journal_body_reads_back_as_the_masked_body(
+            fields in proptest::collection::vec((
+                proptest::sample::select(vec![
+                    "Name", "Value", "EncryptedValue", "encryptedVALUE", "Password", "token",
+                    "access_token", "client_secret", "CoworkerSetting_EncryptedValue",
+                    "\\u0045ncryptedValue", "Tok\\u0065n", "Nested", "x",
+                ]),
+                proptest::sample::select(vec![
+                    "\"s3cret\"", "null", "1", "[1,{\"EncryptedValue\":\"y\"}]",
+                    "{\"Token\":\"t\",\"a\":\"b\"}", "\"a\\\"b\"", "true",
+                ]),
+            ), 0..5),
+            form in proptest::bool::ANY,
+            broken in proptest::bool::ANY,
+        ) {
+            let mut body = String::from("{");
+            for (i, (k, v)) in fields.iter().enumerate() {
+                if i > 0 {
+                    body.push(',');
+                }
+                body.push_str(&format!("\"{k}\":{v}"));
+            }
+            if !broken {
+                body.push('}');
+            }
+            let ct = if form { Some("application/x-www-form-urlencoded") } else { Some("application/json") };
+            let kept = journal_body(body.as_bytes(), ct).map(|s| s.value());
+            proptest::prop_assert_eq!(kept, mask_body(body.as_bytes(), ct), "{}", body);
+        }
+    }
+
+    #[test]
+    fn a_body_longer_than_an_entry_keeps_is_a_note() {
+        let long = format!("{{\"Name\":\"{}\"}}", "x".repeat(MAX_BODY));
+        let kept = journal_body(long.as_bytes(), None).unwrap().value();
+        assert_eq!(
+            kept,
+            Value::String(format!("<{} bytes, too long to keep>", long.len()))
+        );
+        let plain = br#"{ "Name" : "n",  "Value": 1 }"#;
+        assert_eq!(
+            serde_json::to_string(&journal_body(plain, None)).unwrap(),
+            r#"{ "Name" : "n",  "Value": 1 }"#,
+            "a body that names no secret is kept as sent"
+        );
     }
 
     #[test]
