@@ -9,7 +9,8 @@ It builds the release binary and the examples, generates stores of 1,000 and
 1,000,000 records, starts the mock on each and the baseline (examples/baseline.rs,
 a bare hyper server answering a fixed body of the same size), runs wrk (2 threads,
 32 connections, keep-alive, loopback) for each scenario against both, and prints a
-Markdown table of requests/s, p50 and p99 latency and the ratio mock/baseline (the
+Markdown table of requests/s, p50 and p99 latency and the ratio mock/baseline (each
+the median of BENCH_ROUNDS=3 alternating rounds; the
 substring rows include a selective needle, served by the trigram index); then the cost
 of each per-request feature (log line, journal, CORS, request id) as ratios to the
 baseline, creates with and without --state-file on the 1,000,000-record store (one
@@ -92,14 +93,19 @@ end
 """
 
 
-def wrk(url, script=None):
-    cmd = ["wrk", "-t2", "-c32", "--latency", "-H", f"Authorization: {AUTH}"]
+# Each scenario alternates mock and baseline in ROUNDS rounds of SECONDS / ROUNDS
+# each, and takes medians: the machine is shared, and a neighbour's burst during one
+# long run would otherwise decide a whole row.
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+
+
+def wrk(url, script=None, headers=None, seconds=None):
+    cmd = ["wrk", "-t2", "-c32", "--latency"]
+    for k, v in (headers or {"Authorization": AUTH}).items():
+        cmd += ["-H", f"{k}: {v}"]
     if script:
         cmd += ["-s", script]
-    # One second first, not measured, so that neither side is timed while cold (a
-    # freshly started process still growing its allocator's arenas and thread caches).
-    subprocess.run(cmd + ["-d1s", url], check=True, capture_output=True)
-    out = subprocess.run(cmd + [f"-d{SECONDS}s", url], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd + [f"-d{seconds or SECONDS}s", url], check=True, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
     def ms(label):
@@ -108,7 +114,46 @@ def wrk(url, script=None):
         return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "non2xx": int(errors.group(1)) if errors else 0}
+    n = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "non2xx": int(errors.group(1)) if errors else 0, "n": n}
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+
+def paired(mock_url, base_url, script=None, base_script=None, headers=None, mock_pid=None, base_pid=None):
+    """Mock and baseline in alternating rounds, after one unmeasured second each (so
+    that neither is timed cold). Returns each side's medians, the median of the
+    rounds' ratios, and context switches per request when pids are given."""
+    wrk(mock_url, script, headers, seconds=1)
+    wrk(base_url, base_script, headers, seconds=1)
+    seconds = max(1, round(SECONDS / ROUNDS))
+    rounds = []
+    totals = {"m": [0, 0, 0], "b": [0, 0, 0]}
+    for _ in range(ROUNDS):
+        pair = {}
+        for side, url, scr, pid in (("m", mock_url, script, mock_pid), ("b", base_url, base_script, base_pid)):
+            before = switches(pid) if pid else (0, 0)
+            r = wrk(url, scr, headers, seconds)
+            after = switches(pid) if pid else (0, 0)
+            t = totals[side]
+            t[0] += r["n"]
+            t[1] += after[0] - before[0]
+            t[2] += after[1] - before[1]
+            pair[side] = r
+        rounds.append(pair)
+
+    def side(k):
+        rs = [r[k] for r in rounds]
+        n, vol, invol = totals[k]
+        return {"rps": median([r["rps"] for r in rs]), "p50": median([r["p50"] for r in rs]),
+                "p99": median([r["p99"] for r in rs]), "non2xx": sum(r["non2xx"] for r in rs),
+                "vol": vol / n, "invol": invol / n}
+
+    ratio = median([r["m"]["rps"] / r["b"]["rps"] for r in rounds])
+    return side("m"), side("b"), ratio
 
 
 def scenarios(store_kind):
@@ -181,13 +226,11 @@ def run_store(label, fixtures_dir, tmp, extra_args=(), background_index=False):
                 base_script = os.path.join(tmp, "create_base.lua")
                 with open(base_script, "w") as f:
                     f.write(LUA_CREATE.replace("@PATH@", f"/bytes/{size}").replace("@AUTH@", AUTH))
-                m = wrk(f"http://127.0.0.1:{MOCK_PORT}{path}", script)
-                b = wrk(f"http://127.0.0.1:{BASE_PORT}/bytes/{size}", base_script)
+                m, b, ratio = paired(f"http://127.0.0.1:{MOCK_PORT}{path}", f"http://127.0.0.1:{BASE_PORT}/bytes/{size}", script, base_script)
             else:
                 size = len(fetch(MOCK_PORT, "GET", path))
-                m = wrk(f"http://127.0.0.1:{MOCK_PORT}{path}")
-                b = wrk(f"http://127.0.0.1:{BASE_PORT}/bytes/{size}")
-            rows.append((name, size, m, b))
+                m, b, ratio = paired(f"http://127.0.0.1:{MOCK_PORT}{path}", f"http://127.0.0.1:{BASE_PORT}/bytes/{size}")
+            rows.append((name, size, m, b, ratio))
         total = json.loads(fetch(MOCK_PORT, "GET", f"{BASE}?size=1"))["TotalItems"]
         read_every_record(MOCK_PORT, total)
         rss_read = rss_kib(mock.pid)
@@ -279,23 +322,9 @@ def run_features(tmp, baseline_pid):
         try:
             wait_ready(MOCK_PORT, f"{BASE}?size=1")
             size = size or len(fetch(MOCK_PORT, "GET", path))
-            extra = []
-            for k, v in {"Authorization": AUTH, **headers}.items():
-                extra += ["-H", f"{k}: {v}"]
-            cmd = ["wrk", "-t2", "-c32", f"-d{SECONDS}s", *extra]
-
-            def measured(pid, url):
-                subprocess.run(cmd + ["-d1s", url], check=True, capture_output=True)
-                before = switches(pid)
-                out = subprocess.run(cmd + [url], check=True, capture_output=True, text=True).stdout
-                after = switches(pid)
-                n = int(re.search(r"(\d+) requests in", out).group(1))
-                rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-                return rps, (after[0] - before[0]) / n, (after[1] - before[1]) / n
-
-            m = measured(mock.pid, f"http://127.0.0.1:{MOCK_PORT}{path}")
-            b = measured(baseline_pid, f"http://127.0.0.1:{BASE_PORT}/bytes/{size}")
-            rows.append((label, m, b))
+            m, b, ratio = paired(f"http://127.0.0.1:{MOCK_PORT}{path}", f"http://127.0.0.1:{BASE_PORT}/bytes/{size}",
+                                 headers={"Authorization": AUTH, **headers}, mock_pid=mock.pid, base_pid=baseline_pid)
+            rows.append((label, m, b, ratio))
         finally:
             mock.kill()
             mock.wait()
@@ -365,14 +394,14 @@ def main():
         print(f"### Store of {run['label']}\n")
         print("| scenario | body bytes | mock req/s | baseline req/s | ratio | mock p50 ms | mock p99 ms | baseline p99 ms |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-        for name, size, m, b in run["rows"]:
-            print(f"| {name} | {size} | {m['rps']:.0f} | {b['rps']:.0f} | {m['rps'] / b['rps']:.2f} | {m['p50']:.2f} | {m['p99']:.2f} | {b['p99']:.2f} |")
+        for name, size, m, b, ratio in run["rows"]:
+            print(f"| {name} | {size} | {m['rps']:.0f} | {b['rps']:.0f} | {ratio:.2f} | {m['p50']:.2f} | {m['p99']:.2f} | {b['p99']:.2f} |")
         print()
     print("### What each per-request feature costs (get one, built-in fixtures)\n")
     print("| mock flags | mock req/s | baseline req/s | ratio | mock switches/request (voluntary + involuntary) | baseline switches/request |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for label, m, b in features:
-        print(f"| {label} | {m[0]:.0f} | {b[0]:.0f} | {m[0] / b[0]:.2f} | {m[1]:.3f} + {m[2]:.3f} | {b[1]:.3f} + {b[2]:.3f} |")
+    for label, m, b, ratio in features:
+        print(f"| {label} | {m['rps']:.0f} | {b['rps']:.0f} | {ratio:.2f} | {m['vol']:.3f} + {m['invol']:.3f} | {b['vol']:.3f} + {b['invol']:.3f} |")
     print()
     if state is None:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -266,6 +266,14 @@ impl Inner {
         }
     }
 
+    /// [`text_put`](Self::text_put) with the record's posting keys already worked out.
+    fn text_put_keyed(&mut self, s: &Arc<Stored>, keys: &[u32]) {
+        match &mut self.text {
+            TextState::Ready(index) => index.insert_keyed(s, keys),
+            TextState::Building { written, .. } => written.push(s.record.id),
+        }
+    }
+
     /// Tells the substring index of a deleted record.
     fn text_remove(&mut self, id: i64) {
         match &mut self.text {
@@ -578,6 +586,7 @@ impl Store {
         }
         let id = self.allocate_id().ok_or(WriteError::IdsExhausted)?;
         let stored = Stored::new(Record::new(id, input, by, now));
+        let keys = crate::text_index::posting_keys(&stored);
         let mut inner = self.write();
         // One walk of the key index re-checks and inserts: the set refuses an equal key.
         if !inner.by_key.insert(ByKey::new(&stored)) {
@@ -585,7 +594,7 @@ impl Store {
             return Err(duplicate(r.coworker_id, &r.name));
         }
         inner.by_id.insert(id, stored.clone());
-        inner.text_put(&stored);
+        inner.text_put_keyed(&stored, &keys);
         self.logged(Change::Put(&stored));
         Ok(stored)
     }

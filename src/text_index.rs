@@ -61,6 +61,13 @@ fn keys_of(field: Field, text: &str, out: &mut Vec<u32>) {
 }
 
 /// Every distinct posting key of a record, ascending.
+pub fn posting_keys(s: &Stored) -> Vec<u32> {
+    let mut keys = Vec::with_capacity(64);
+    record_keys(s, &mut keys);
+    keys
+}
+
+/// Every distinct posting key of a record, ascending, into `out`.
 fn record_keys(s: &Stored, out: &mut Vec<u32>) {
     out.clear();
     let r = &s.record;
@@ -131,6 +138,12 @@ impl TextIndex {
 
     /// Indexes a new record, or the new version of a record (its old one is dropped).
     pub fn insert(&mut self, s: &Arc<Stored>) {
+        self.insert_keyed(s, &posting_keys(s));
+    }
+
+    /// [`insert`](Self::insert) with the record's [`posting_keys`] worked out
+    /// beforehand (by a create, before it takes the store's write lock).
+    pub fn insert_keyed(&mut self, s: &Arc<Stored>, keys: &[u32]) {
         self.remove(s.record.id);
         let Ok(slot) = u32::try_from(self.slots.len()) else {
             // Four billion writes since the last rebuild: rebuild instead.
@@ -139,9 +152,7 @@ impl TextIndex {
         };
         self.slots.push(Some(s.clone()));
         self.slot_of.insert(s.record.id, slot);
-        let mut keys = Vec::with_capacity(64);
-        record_keys(s, &mut keys);
-        for k in keys {
+        for &k in keys {
             self.postings.entry(k).or_default().push(slot);
         }
     }
