@@ -29,12 +29,6 @@ pub struct Stored {
 }
 
 impl Stored {
-    /// A record serialised now.
-    fn new(record: Record) -> Arc<Self> {
-        let json = OnceLock::from(record.to_json_bytes());
-        Arc::new(Stored { record, json })
-    }
-
     /// A record serialised when first read.
     pub fn from_record(record: Record) -> Arc<Self> {
         Arc::new(Stored {
@@ -585,7 +579,12 @@ impl Store {
             return Err(duplicate(input.coworker_id, &input.name));
         }
         let id = self.allocate_id().ok_or(WriteError::IdsExhausted)?;
-        let stored = Stored::new(Record::new(id, input, by, now));
+        // A create's answer does not show the record, so its JSON waits for the first
+        // read, unless the state file is about to write it (under the write lock).
+        let stored = Stored::from_record(Record::new(id, input, by, now));
+        if self.log.get().is_some() {
+            stored.json();
+        }
         let keys = crate::text_index::posting_keys(&stored);
         let mut inner = self.write();
         // One walk of the key index re-checks and inserts: the set refuses an equal key.
@@ -623,7 +622,7 @@ impl Store {
             });
         }
         inner.unindex(&old);
-        let stored = Stored::new(old.record.updated(input, by, now));
+        let stored = Stored::from_record(old.record.updated(input, by, now));
         inner.by_key.insert(ByKey::new(&stored));
         inner.by_id.insert(id, stored.clone());
         inner.text_put(&stored);
