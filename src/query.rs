@@ -27,6 +27,23 @@ pub const P_TO_CREATED: &str = "to_CoworkerSetting_CreatedOn";
 pub const P_FROM_UPDATED: &str = "from_CoworkerSetting_UpdatedOn";
 pub const P_TO_UPDATED: &str = "to_CoworkerSetting_UpdatedOn";
 
+/// Every parameter the list reads; others are ignored without being decoded.
+const LIST_PARAMS: [&str; 13] = [
+    "page",
+    "size",
+    "orderBy",
+    "dir",
+    P_COWORKER,
+    P_COWORKER_ALIAS,
+    P_NAME,
+    P_VALUE,
+    P_ENCRYPTED,
+    P_FROM_CREATED,
+    P_TO_CREATED,
+    P_FROM_UPDATED,
+    P_TO_UPDATED,
+];
+
 /// A field a list can be ordered by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SortField {
@@ -201,8 +218,12 @@ impl ListQuery {
     pub fn parse(raw: &str) -> Result<Self, Vec<FieldError>> {
         let mut q = ListQuery::default();
         let mut errors = Vec::new();
-        for (key, val) in form_urlencoded::parse(raw.as_bytes()) {
+        for (key, raw_val) in query_params(raw) {
             let key = key.as_ref();
+            if !LIST_PARAMS.contains(&key) {
+                continue;
+            }
+            let val = decode_component(raw_val);
             let val = val.as_ref();
             let bad = |msg: &str| FieldError::new(key, Value::String(val.to_string()), msg);
             match key {
@@ -349,22 +370,42 @@ pub enum IntegerText {
 
 /// Reads a query parameter (or one batch id) as a signed 64-bit integer, telling a
 /// number too large apart from text that is no integer at all.
-/// The decoded names of a query string's parameters, in order, as
-/// `form_urlencoded::parse` would give them. A name without `%` or `+` (all the
-/// API's) is borrowed as it stands, so asking whether a parameter is present costs
-/// no allocation and no decoding of values.
-pub fn query_keys(raw: &str) -> impl Iterator<Item = Cow<'_, str>> {
+/// Decodes one name or value of a query string exactly as `form_urlencoded::parse`
+/// does (`+` is a space, `%XX` a byte, bytes that are not UTF-8 become U+FFFD), and
+/// borrows it when there is nothing to decode (every name the API knows).
+pub fn decode_component(s: &str) -> Cow<'_, str> {
+    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+        return Cow::Borrowed(s);
+    }
+    let mut bytes = Vec::with_capacity(s.len());
+    if s.contains('+') {
+        let spaced: Vec<u8> = s
+            .bytes()
+            .map(|b| if b == b'+' { b' ' } else { b })
+            .collect();
+        bytes.extend(percent_encoding::percent_decode(&spaced));
+    } else {
+        bytes.extend(percent_encoding::percent_decode(s.as_bytes()));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Cow::Owned(text),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}
+
+/// A query string's parameters in order, each name decoded and each value left as
+/// sent, for [`decode_component`]: a value nobody reads (a batch's long `id` list,
+/// to the list parameters' parser) is never decoded.
+pub fn query_params(raw: &str) -> impl Iterator<Item = (Cow<'_, str>, &str)> {
     raw.split('&').filter(|part| !part.is_empty()).map(|part| {
-        let key = part.split_once('=').map_or(part, |(k, _)| k);
-        if key.bytes().any(|b| b == b'%' || b == b'+') {
-            let (k, _) = form_urlencoded::parse(key.as_bytes())
-                .next()
-                .unwrap_or_default();
-            Cow::Owned(k.into_owned())
-        } else {
-            Cow::Borrowed(key)
-        }
+        let (key, value) = part.split_once('=').unwrap_or((part, ""));
+        (decode_component(key), value)
     })
+}
+
+/// The decoded names of a query string's parameters, in order.
+pub fn query_keys(raw: &str) -> impl Iterator<Item = Cow<'_, str>> {
+    query_params(raw).map(|(k, _)| k)
 }
 
 /// Whether the query string names parameter `name` (with any value, even empty).
@@ -645,13 +686,28 @@ mod tests {
         /// 1,000 cases: the borrowed key scan names exactly the keys a full parse
         /// does, on query strings full of separators, escapes and bad escapes.
         #[test]
-        fn query_keys_equal_the_keys_of_a_full_parse(raw in "[ai=&%+2C0d\u{e9}]{0,16}") {
-            let scanned: Vec<String> = query_keys(&raw).map(|k| k.into_owned()).collect();
-            let parsed: Vec<String> = form_urlencoded::parse(raw.as_bytes())
-                .map(|(k, _)| k.into_owned())
+        fn query_params_equal_a_full_parse(raw in "[ai=&%+2C0dF\u{e9}]{0,16}") {
+            let scanned: Vec<(String, String)> = query_params(&raw)
+                .map(|(k, v)| (k.into_owned(), decode_component(v).into_owned()))
+                .collect();
+            let parsed: Vec<(String, String)> = form_urlencoded::parse(raw.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
             proptest::prop_assert_eq!(&scanned, &parsed);
-            proptest::prop_assert_eq!(has_param(&raw, "id"), parsed.iter().any(|k| k == "id"));
+            let keys: Vec<String> = query_keys(&raw).map(|k| k.into_owned()).collect();
+            let parsed_keys: Vec<String> = parsed.iter().map(|(k, _)| k.clone()).collect();
+            proptest::prop_assert_eq!(keys, parsed_keys);
+            proptest::prop_assert_eq!(has_param(&raw, "id"), parsed.iter().any(|(k, _)| k == "id"));
+        }
+
+        /// 1,000 cases: percent-encoded bytes, valid UTF-8 or not, decode as a full
+        /// parse decodes them.
+        #[test]
+        fn encoded_bytes_decode_as_a_full_parse_decodes_them(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..12)) {
+            let encoded: String = bytes.iter().map(|b| format!("%{b:02X}")).collect();
+            let raw = format!("k={encoded}");
+            let (_, full) = form_urlencoded::parse(raw.as_bytes()).next().unwrap();
+            proptest::prop_assert_eq!(decode_component(&encoded), full);
         }
     }
 

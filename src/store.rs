@@ -646,7 +646,8 @@ impl Store {
     /// The records that exist among `ids`, in the order asked, each once.
     pub fn batch(&self, ids: &[i64]) -> Vec<Arc<Stored>> {
         let inner = self.read();
-        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        let mut seen = rustc_hash::FxHashSet::default();
+        seen.reserve(ids.len());
         ids.iter()
             .filter(|id| seen.insert(**id))
             .filter_map(|id| inner.by_id.get(id).cloned())
@@ -655,9 +656,10 @@ impl Store {
 
     /// Runs a list query. The default order (by Id) with no filter is served from the
     /// Id index without a sort. One customer is read from its `(CoworkerId, Name)`
-    /// index range (not used for order: it holds names in byte order, while the list
-    /// sorts text case-insensitively); substring filters take their candidates from
-    /// the text index; everything is then checked with the query's own filter and sorted.
+    /// index range, which is already in the list's Name order (by Name, only ties
+    /// are put in Id order; by another field, the range is sorted); substring filters
+    /// take their candidates from the text index; everything else is checked with
+    /// the query's own filter and sorted.
     pub fn list(&self, q: &ListQuery) -> ListResult {
         let inner = self.read();
         let (offset, size) = (q.offset(), q.size as usize);

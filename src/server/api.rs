@@ -6,7 +6,9 @@ use bytes::{BufMut, BytesMut};
 use serde_json::{Value, json};
 
 use crate::auth::{Auth, AuthError, Role};
-use crate::query::{IntegerText, ListQuery, PageInfo, has_param, integer_text};
+use crate::query::{
+    IntegerText, ListQuery, PageInfo, decode_component, has_param, integer_text, query_params,
+};
 use crate::resource::{
     self, FieldError, MSG_CREATED, MSG_DELETED, MSG_UPDATED, Timestamp, action_envelope,
     error_body, msg, validation_envelope,
@@ -263,10 +265,11 @@ struct ListTail {
 
 /// Parses the vendor's batch form `id=[1,2,3]` (brackets optional).
 pub fn parse_batch_ids(query: &str) -> Result<Vec<i64>, FieldError> {
-    let raw = form_urlencoded::parse(query.as_bytes())
+    // The last `id` wins, as with every repeated parameter; only it is decoded.
+    let raw = query_params(query)
         .filter(|(k, _)| k == "id")
-        .map(|(_, v)| v.into_owned())
         .last()
+        .map(|(_, v)| decode_component(v).into_owned())
         .unwrap_or_default();
     let bad = |msg: &str| FieldError::new("id", Value::String(raw.clone()), msg);
     let inner = raw.trim();
@@ -278,7 +281,7 @@ pub fn parse_batch_ids(query: &str) -> Result<Vec<i64>, FieldError> {
     if inner.is_empty() {
         return Ok(vec![]);
     }
-    let mut ids = Vec::new();
+    let mut ids = Vec::with_capacity(16);
     for part in inner.split(',') {
         match integer_text(part.trim()) {
             IntegerText::Int(id) => ids.push(id),
