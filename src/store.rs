@@ -145,45 +145,24 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// A `(CoworkerId, Name)` pair, however it is held: lets the index be searched with
 /// a borrowed probe while its entries are the stored records themselves.
 trait CustomerKey {
-    fn coworker_id(&self) -> i64;
-    fn name(&self) -> &str;
+    fn key(&self) -> (i64, &str);
 }
 
 /// A lookup probe.
 struct Probe<'a>(i64, &'a str);
 
 impl CustomerKey for Probe<'_> {
-    fn coworker_id(&self) -> i64 {
-        self.0
-    }
-    fn name(&self) -> &str {
-        self.1
+    fn key(&self) -> (i64, &str) {
+        (self.0, self.1)
     }
 }
 
-/// An index entry: a stored record, ordered by its `(CoworkerId, Name)`. The
-/// CoworkerId is kept beside the record, so a search compares it without reading
-/// the record (most steps down the tree are between two customers).
-struct ByKey {
-    coworker_id: i64,
-    stored: Arc<Stored>,
-}
-
-impl ByKey {
-    fn new(stored: &Arc<Stored>) -> Self {
-        ByKey {
-            coworker_id: stored.record.coworker_id,
-            stored: stored.clone(),
-        }
-    }
-}
+/// An index entry: a stored record, ordered by its `(CoworkerId, Name)`.
+struct ByKey(Arc<Stored>);
 
 impl CustomerKey for ByKey {
-    fn coworker_id(&self) -> i64 {
-        self.coworker_id
-    }
-    fn name(&self) -> &str {
-        &self.stored.record.name
+    fn key(&self) -> (i64, &str) {
+        (self.0.record.coworker_id, &self.0.record.name)
     }
 }
 
@@ -195,7 +174,7 @@ impl<'a> Borrow<dyn CustomerKey + 'a> for ByKey {
 
 impl PartialEq for dyn CustomerKey + '_ {
     fn eq(&self, other: &Self) -> bool {
-        self.cmp(other).is_eq()
+        self.key() == other.key()
     }
 }
 impl Eq for dyn CustomerKey + '_ {}
@@ -206,7 +185,7 @@ impl PartialOrd for dyn CustomerKey + '_ {
 }
 impl Ord for dyn CustomerKey + '_ {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        key_order(self, other)
+        key_order(self.key(), other.key())
     }
 }
 
@@ -214,18 +193,14 @@ impl Ord for dyn CustomerKey + '_ {
 /// ([`compare_text`]), then byte by byte, so that two names equal only after case
 /// folding are still two keys. One customer's records therefore come out in the
 /// list's Name order, apart from ties, and a list by Name needs no sort.
-fn key_order(
-    a: &(impl CustomerKey + ?Sized),
-    b: &(impl CustomerKey + ?Sized),
-) -> std::cmp::Ordering {
-    a.coworker_id().cmp(&b.coworker_id()).then_with(|| {
-        let (x, y) = (a.name(), b.name());
-        compare_text(x, y).then_with(|| x.cmp(y))
-    })
+fn key_order(a: (i64, &str), b: (i64, &str)) -> std::cmp::Ordering {
+    a.0.cmp(&b.0)
+        .then_with(|| compare_text(a.1, b.1))
+        .then_with(|| a.1.cmp(b.1))
 }
 impl PartialEq for ByKey {
     fn eq(&self, other: &Self) -> bool {
-        self.cmp(other).is_eq()
+        self.key() == other.key()
     }
 }
 impl Eq for ByKey {}
@@ -236,7 +211,7 @@ impl PartialOrd for ByKey {
 }
 impl Ord for ByKey {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        key_order(self, other)
+        key_order(self.key(), other.key())
     }
 }
 
@@ -244,7 +219,7 @@ impl Inner {
     fn holds_key(&self, coworker_id: i64, name: &str) -> Option<&Arc<Stored>> {
         self.by_key
             .get(&Probe(coworker_id, name) as &dyn CustomerKey)
-            .map(|k| &k.stored)
+            .map(|k| &k.0)
     }
 
     fn unindex(&mut self, s: &Stored) {
@@ -377,11 +352,13 @@ impl Inner {
     #[allow(clippy::type_complexity)]
     fn sorted(records: &[Arc<Stored>]) -> (Vec<(i64, Arc<Stored>)>, Vec<ByKey>) {
         let sort_keys = |part: &[Arc<Stored>]| {
-            let mut keys: Vec<ByKey> = part.iter().map(ByKey::new).collect();
+            let mut keys: Vec<ByKey> = part.iter().map(|s| ByKey(s.clone())).collect();
             // The same order as sorting by `key_order` at once, with far fewer text
             // comparisons: by CoworkerId first (integers), then each customer's few.
-            keys.sort_unstable_by_key(|k| k.coworker_id);
-            for customer in keys.chunk_by_mut(|a, b| a.coworker_id == b.coworker_id) {
+            keys.sort_unstable_by_key(|k| k.0.record.coworker_id);
+            for customer in
+                keys.chunk_by_mut(|a, b| a.0.record.coworker_id == b.0.record.coworker_id)
+            {
                 customer.sort_unstable();
             }
             keys
@@ -588,7 +565,7 @@ impl Store {
         let keys = crate::text_index::posting_keys(&stored);
         let mut inner = self.write();
         // One walk of the key index re-checks and inserts: the set refuses an equal key.
-        if !inner.by_key.insert(ByKey::new(&stored)) {
+        if !inner.by_key.insert(ByKey(stored.clone())) {
             let r = &stored.record;
             return Err(duplicate(r.coworker_id, &r.name));
         }
@@ -623,7 +600,7 @@ impl Store {
         }
         inner.unindex(&old);
         let stored = Stored::from_record(old.record.updated(input, by, now));
-        inner.by_key.insert(ByKey::new(&stored));
+        inner.by_key.insert(ByKey(stored.clone()));
         inner.by_id.insert(id, stored.clone());
         inner.text_put(&stored);
         self.logged(Change::Put(&stored));
@@ -676,8 +653,8 @@ impl Store {
                         Bound::Included(&from as &dyn CustomerKey),
                         Bound::Unbounded,
                     ))
-                    .take_while(move |k| k.coworker_id == c)
-                    .map(|k| &k.stored)
+                    .take_while(move |k| k.0.record.coworker_id == c)
+                    .map(|k| &k.0)
             };
             // Every record of the range is the customer's: other filters, if any, decide.
             let matches = if q.only_customer_filter() {
