@@ -227,16 +227,9 @@ impl Inner {
             .remove(&Probe(s.record.coworker_id, &s.record.name) as &dyn CustomerKey);
     }
 
-    /// Tells the substring index of a new or updated record.
-    fn text_put(&mut self, s: &Arc<Stored>) {
-        match &mut self.text {
-            TextState::Ready(index) => index.insert(s),
-            TextState::Building { written, .. } => written.push(s.record.id),
-        }
-    }
-
-    /// [`text_put`](Self::text_put) with the record's posting keys already worked out.
-    fn text_put_keyed(&mut self, s: &Arc<Stored>, keys: &[u32]) {
+    /// Tells the substring index of a new or updated record, given its posting keys
+    /// (`text_index::posting_keys`, worked out before the write lock where possible).
+    fn text_put(&mut self, s: &Arc<Stored>, keys: &[u32]) {
         match &mut self.text {
             TextState::Ready(index) => index.insert_keyed(s, keys),
             TextState::Building { written, .. } => written.push(s.record.id),
@@ -570,7 +563,7 @@ impl Store {
             return Err(duplicate(r.coworker_id, &r.name));
         }
         inner.by_id.insert(id, stored.clone());
-        inner.text_put_keyed(&stored, &keys);
+        inner.text_put(&stored, &keys);
         self.logged(Change::Put(&stored));
         Ok(stored)
     }
@@ -602,7 +595,7 @@ impl Store {
         let stored = Stored::from_record(old.record.updated(input, by, now));
         inner.by_key.insert(ByKey(stored.clone()));
         inner.by_id.insert(id, stored.clone());
-        inner.text_put(&stored);
+        inner.text_put(&stored, &crate::text_index::posting_keys(&stored));
         self.logged(Change::Put(&stored));
         Ok(stored)
     }
