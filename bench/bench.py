@@ -4,6 +4,7 @@
     python3 bench/bench.py                # full run (10 s per scenario)
     BENCH_SECONDS=3 python3 bench/bench.py  # quicker
     BENCH_ONLY=throughput python3 bench/bench.py  # only the 1,000-record tables and the feature table
+    BENCH_ONLY=statefile python3 bench/bench.py   # only creates with and without --state-file
 
 It builds the release binary and the examples, generates stores of 1,000 and
 1,000,000 records, starts the mock on each and the baseline (examples/baseline.rs,

@@ -412,16 +412,13 @@ fn schema_timestamp(t: &str) -> Option<Timestamp> {
     {
         return None;
     }
-    // Days from 1970-01-01 to the date (Howard Hinnant's days-from-civil).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(Timestamp(
-        days * 86_400 + hour * 3600 + minute * 60 + second.min(59),
+    Some(Timestamp::from_civil(
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second.min(59),
     ))
 }
 

@@ -256,11 +256,7 @@ pub fn journal_body(body: &[u8], content_type: Option<&str>) -> Option<Shown> {
             body.len()
         ))));
     }
-    let form = content_type.is_some_and(|ct| {
-        ct.get(..33)
-            .is_some_and(|p| p.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
-    });
-    let plain = !form
+    let plain = !is_form(content_type)
         && !body.contains(&b'\\')
         && !SECRET_WORDS.iter().any(|w| {
             body.windows(w.len())
@@ -275,6 +271,15 @@ pub fn journal_body(body: &[u8], content_type: Option<&str>) -> Option<Shown> {
     mask_body(body, content_type).map(|v| Shown::of(&v))
 }
 
+/// Whether the body is a form (`application/x-www-form-urlencoded`, any case,
+/// parameters allowed).
+fn is_form(content_type: Option<&str>) -> bool {
+    const FORM: &str = "application/x-www-form-urlencoded";
+    content_type
+        .and_then(|ct| ct.get(..FORM.len()))
+        .is_some_and(|p| p.eq_ignore_ascii_case(FORM))
+}
+
 /// The body as the journal keeps it: JSON with every `EncryptedValue` (at any depth)
 /// masked, a form as an object with secrets masked, anything else as a note only,
 /// since text that does not parse cannot be masked reliably.
@@ -282,8 +287,7 @@ pub fn mask_body(body: &[u8], content_type: Option<&str>) -> Option<Value> {
     if body.is_empty() {
         return None;
     }
-    let ct = content_type.unwrap_or_default().to_ascii_lowercase();
-    if ct.starts_with("application/x-www-form-urlencoded") {
+    if is_form(content_type) {
         let map: serde_json::Map<String, Value> = form_urlencoded::parse(body)
             .map(|(k, v)| {
                 let v = if is_secret_key(&k) {
@@ -429,6 +433,25 @@ mod tests {
             let kept = journal_body(body.as_bytes(), ct).map(|s| s.value());
             proptest::prop_assert_eq!(kept, mask_body(body.as_bytes(), ct), "{}", body);
         }
+    }
+
+    #[test]
+    fn every_secret_key_contains_a_secret_word() {
+        // The journal keeps a body as sent only when no secret word appears in it, so
+        // every key that is masked must contain one.
+        for key in SECRET_KEYS.iter().chain(&["EncryptedValue"]) {
+            let key = key.to_ascii_lowercase();
+            assert!(
+                SECRET_WORDS
+                    .iter()
+                    .any(|w| key.as_bytes().windows(w.len()).any(|x| x == *w)),
+                "{key}"
+            );
+        }
+        assert!(is_form(Some(
+            "Application/X-WWW-Form-Urlencoded; charset=utf-8"
+        )));
+        assert!(!is_form(Some("application/json")) && !is_form(Some("appl")) && !is_form(None));
     }
 
     #[test]
