@@ -155,6 +155,39 @@ pub fn compare_text(a: &str, b: &str) -> Ordering {
         .cmp(b[i..].chars().flat_map(char::to_lowercase))
 }
 
+/// A text's order key: the first 24 bytes of the text as [`compare_text`] folds it
+/// (UTF-8, zero-padded), as three big-endian words. It never contradicts the text
+/// order: if one text's key is less than another's, the text is less too, and equal
+/// keys decide nothing. (Folded texts compare by code point, which is the order of
+/// their UTF-8 bytes, so the key is the folded bytes cut short.) Most names are
+/// shorter than 24 bytes, so sorting or searching by the key first leaves almost no
+/// comparisons to the texts themselves.
+pub fn text_order_key(s: &str) -> [u64; 3] {
+    let bytes = s.as_bytes();
+    let mut key = [0u8; 24];
+    let head = &bytes[..bytes.len().min(24)];
+    if head.is_ascii() {
+        // ASCII folds byte for byte, whatever follows.
+        for (k, b) in key.iter_mut().zip(head) {
+            *k = b.to_ascii_lowercase();
+        }
+    } else {
+        let mut folded = s.chars().flat_map(char::to_lowercase).flat_map(|c| {
+            let mut buf = [0u8; 4];
+            let len = c.encode_utf8(&mut buf).len();
+            buf.into_iter().take(len)
+        });
+        for k in key.iter_mut() {
+            match folded.next() {
+                Some(b) => *k = b,
+                None => break,
+            }
+        }
+    }
+    let word = |i: usize| u64::from_be_bytes(key[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+    [word(0), word(1), word(2)]
+}
+
 /// [`compare_text`] with null before any text.
 fn compare_optional_text(a: &Option<String>, b: &Option<String>) -> Ordering {
     match (a, b) {
@@ -681,6 +714,28 @@ mod tests {
         ) {
             let folded = |s: &str| s.chars().flat_map(char::to_lowercase).collect::<Vec<char>>();
             proptest::prop_assert_eq!(compare_text(&a, &b), folded(&a).cmp(&folded(&b)));
+        }
+
+        /// 1,000 cases: the order key never contradicts the text order, and decides it
+        /// whenever both texts fold to at most its 24 bytes. The texts share a prefix
+        /// of up to 30 characters, so that they differ near and across the key's end,
+        /// with characters whose folding changes their length in bytes.
+        #[test]
+        fn the_order_key_agrees_with_the_text_order(
+            prefix in "[aAkK.\u{212A}\u{130}\u{df}\u{3a3}\u{e9}]{0,30}",
+            a in "[aAkK.\u{212A}\u{130}\u{df}\u{3a3}\u{e9}]{0,6}",
+            b in "[aAkK.\u{212A}\u{130}\u{df}\u{3a3}\u{e9}]{0,6}",
+        ) {
+            let (a, b) = (format!("{prefix}{a}"), format!("{prefix}{b}"));
+            let (ka, kb) = (text_order_key(&a), text_order_key(&b));
+            let by_text = compare_text(&a, &b);
+            if ka != kb {
+                proptest::prop_assert_eq!(ka.cmp(&kb), by_text);
+            }
+            let folded_len = |s: &str| s.chars().flat_map(char::to_lowercase).map(char::len_utf8).sum::<usize>();
+            if folded_len(&a) <= 24 && folded_len(&b) <= 24 {
+                proptest::prop_assert_eq!(ka.cmp(&kb), by_text);
+            }
         }
 
         /// 1,000 cases: the borrowed key scan names exactly the keys a full parse
