@@ -850,34 +850,26 @@ fn sorted_page(matches: Vec<&Arc<Stored>>, q: &ListQuery) -> ListResult {
             .into_iter()
             .map(|s| (text_order_key(&s.record.name), s))
             .collect();
-        return page_by(keyed, q, |(ka, a), (kb, b)| {
-            let by_key = if q.ascending { ka.cmp(kb) } else { kb.cmp(ka) };
-            by_key.then_with(|| q.compare(&a.record, &b.record))
-        });
+        return page_by(
+            keyed,
+            q,
+            |(ka, a), (kb, b)| {
+                let by_key = if q.ascending { ka.cmp(kb) } else { kb.cmp(ka) };
+                by_key.then_with(|| q.compare(&a.record, &b.record))
+            },
+            |(_, s)| s,
+        );
     }
-    page_by(matches, q, |a, b| q.compare(&a.record, &b.record))
+    page_by(matches, q, |a, b| q.compare(&a.record, &b.record), |s| s)
 }
 
-/// Anything that holds a stored record, to be put in order and paged.
-trait Holds {
-    fn stored(&self) -> &Arc<Stored>;
-}
-impl Holds for &Arc<Stored> {
-    fn stored(&self) -> &Arc<Stored> {
-        self
-    }
-}
-impl Holds for ([u64; 3], &Arc<Stored>) {
-    fn stored(&self) -> &Arc<Stored> {
-        self.1
-    }
-}
-
-/// The page `q` asks for of `matches` in the order `compare` gives.
-fn page_by<T: Holds>(
+/// The page `q` asks for of `matches` in the order `compare` gives; `stored` finds
+/// the record in a match.
+fn page_by<'a, T>(
     mut matches: Vec<T>,
     q: &ListQuery,
     compare: impl Fn(&T, &T) -> std::cmp::Ordering,
+    stored: impl Fn(&T) -> &&'a Arc<Stored>,
 ) -> ListResult {
     let total = matches.len() as u64;
     let offset = q.offset().min(matches.len());
@@ -892,7 +884,7 @@ fn page_by<T: Holds>(
         .get(offset..end)
         .unwrap_or(&[])
         .iter()
-        .map(|s| s.stored().clone())
+        .map(|s| Arc::clone(stored(s)))
         .collect();
     ListResult { records, total }
 }
