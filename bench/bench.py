@@ -510,7 +510,44 @@ def main():
         print(f"| `check` against the local mock | {extra['check_seconds']:.2f} s |")
     if extra.get("fuzz_rps") is not None:
         print(f"| `fuzz` throughput against the local mock | {extra['fuzz_rps']:.0f} req/s |")
+    print()
+    print_goals(runs, quiet_run, features, state, large_run)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def print_goals(runs, quiet_run, features, state, large_run):
+    """Each goal of the performance issue beside this run's figure: met or short."""
+    def row(run, name):
+        return next(r for r in run["rows"] if r[0] == name)
+    small = runs[0]
+    (_, many_without), (one_with, many_with) = state["without"], state["with"]
+    goals = [
+        ("get one, defaults, ratio", row(small, "get one")[4], ">=", 0.7),
+        ("get one, defaults (feature table), ratio", features[0][3], ">=", 0.7),
+        ("get one, --quiet --journal-size 0, ratio", row(quiet_run, "get one")[4], ">=", 0.85),
+        ("get one, --quiet --journal-size 0 (feature table), ratio", features[2][3], ">=", 0.85),
+    ]
+    for label, run in (("defaults", small), ("--quiet --journal-size 0", quiet_run)):
+        goals += [
+            (f"list 25, {label}, ratio", row(run, "list 25, one customer, by Name")[4], ">=", 0.6),
+            (f"batch of 10, {label}, ratio", row(run, "batch get of 10")[4], ">=", 0.6),
+            (f"create, {label}, ratio", row(run, "create")[4], ">=", 0.5),
+        ]
+    per_record = (large_run["rss"] - small["rss"]) * 1024 / (1_000_000 - 1_000)
+    goals += [
+        ("selective substring filter at 1M, req/s", row(large_run, "list 25, selective substring filter")[2]["rps"], ">=", 1000),
+        ("bytes of RSS per record at 1M, index built", per_record, "<=", 1536),
+        ("state file, 1 client, p99 ms per create", one_with["alone"]["p99"], "<=", 5),
+        ("state file, 32 clients, ratio to no state file", many_with["rps"] / many_without["rps"], ">=", 0.3),
+        ("start-up to first 200 at 1M, s", large_run["startup"], "<=", 2),
+    ]
+    print("### Goals in this run\n")
+    print("| goal | this run | target | |")
+    print("| --- | ---: | ---: | --- |")
+    for name, value, op, target in goals:
+        met = value >= target if op == ">=" else value <= target
+        shown = f"{value:.2f}" if value < 100 else f"{value:.0f}"
+        print(f"| {name} | {shown} | {op} {target} | {'met' if met else 'short'} |")
 
 
 if __name__ == "__main__":
