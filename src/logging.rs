@@ -290,14 +290,28 @@ fn write_clock_time(out: &mut String) -> fmt::Result {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let (secs, millis) = (now.as_secs() % 86_400, now.subsec_millis());
-    write!(
-        out,
-        "{:02}:{:02}:{:02}.{millis:03}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    write_time_of_day(out, now);
+    Ok(())
+}
+
+/// `since_epoch`'s UTC time of day as HH:MM:SS.mmm.
+fn write_time_of_day(out: &mut String, since_epoch: Duration) {
+    let secs = since_epoch.as_secs() % 86_400;
+    let millis = u64::from(since_epoch.subsec_millis());
+    // HH:MM:SS.mmm, digit by digit.
+    for (v, width, sep) in [
+        (secs / 3600, 2, ':'),
+        (secs % 3600 / 60, 2, ':'),
+        (secs % 60, 2, '.'),
+        (millis, 3, ' '),
+    ] {
+        for place in (0..width).rev() {
+            out.push(char::from(b'0' + (v / 10u64.pow(place) % 10) as u8));
+        }
+        if sep != ' ' {
+            out.push(sep);
+        }
+    }
 }
 
 /// One request line, coloured when `ansi`, stamped with the time now.
@@ -323,24 +337,44 @@ fn write_rest(out: &mut String, ansi: bool, f: &RequestLine<'_>) -> fmt::Result 
     } else {
         ""
     };
-    write!(out, "{bold}{:<7}{reset} {}", f.method, f.path)?;
+    // Pieces pushed rather than `write!`: this runs on every request, and the
+    // formatting machinery (padding above all) was most of its cost.
+    let mut n = itoa::Buffer::new();
+    out.push_str(bold);
+    out.push_str(f.method);
+    for _ in f.method.len()..7 {
+        out.push(' ');
+    }
+    out.push_str(reset);
+    out.push(' ');
+    out.push_str(f.path);
     if !f.query.is_empty() {
-        write!(out, "?{}", f.query)?;
+        out.push('?');
+        out.push_str(f.query);
     }
     out.push(' ');
     out.push_str(colour);
     match status {
-        Some(s) => write!(out, "{s}")?,
+        Some(s) => out.push_str(n.format(s)),
         None => out.push_str("---"),
     }
     // Milliseconds to one decimal, rounded half up, in integers.
     let tenths = (f.micros + 50) / 100;
-    write!(out, "{reset} {}.{}ms", tenths / 10, tenths % 10)?;
+    out.push_str(reset);
+    out.push(' ');
+    out.push_str(n.format(tenths / 10));
+    out.push('.');
+    out.push_str(n.format(tenths % 10));
+    out.push_str("ms");
     if !f.fault.is_empty() {
         write!(out, " {colour}[{}]{reset}", f.fault)?;
     }
     write_contract_note(out, ansi, f)?;
-    write!(out, " {dim}{}{reset}", f.request_id)
+    out.push(' ');
+    out.push_str(dim);
+    out.push_str(f.request_id);
+    out.push_str(reset);
+    Ok(())
 }
 
 /// One request line, coloured when `ansi`, with the time given (tests compare
@@ -434,6 +468,24 @@ mod tests {
         {
             let line = request_line(false, "t", &fields("GET", "", 200, micros, ""));
             assert!(line.contains(shown), "{micros}: {line}");
+        }
+    }
+
+    #[test]
+    fn the_time_of_day_is_written_with_fixed_widths() {
+        for (secs, nanos, want) in [
+            (0, 0, "00:00:00.000"),
+            (
+                3 * 86_400 + 13 * 3600 + 5 * 60 + 7,
+                45_000_000,
+                "13:05:07.045",
+            ),
+            (86_399, 999_999_999, "23:59:59.999"),
+            (1_764_633_600 + 10 * 3600 + 59, 7_000_000, "10:00:59.007"),
+        ] {
+            let mut out = String::new();
+            write_time_of_day(&mut out, Duration::new(secs, nanos));
+            assert_eq!(out, want);
         }
     }
 

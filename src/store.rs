@@ -1026,7 +1026,12 @@ mod tests {
         // (and ordered by Id); the Ids here run against the names' order.
         let p = "x".repeat(24);
         let s = Store::new(vec![]).unwrap();
-        for name in [format!("{p}b"), format!("{p}a"), format!("{p}A"), format!("{p}c")] {
+        for name in [
+            format!("{p}b"),
+            format!("{p}a"),
+            format!("{p}A"),
+            format!("{p}c"),
+        ] {
             s.create(input(7, &name), "x", Timestamp(0)).unwrap();
         }
         for (ascending, want) in [(true, [2, 3, 1, 4]), (false, [4, 1, 2, 3])] {

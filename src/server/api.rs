@@ -239,15 +239,14 @@ fn list(app: &App, req: &ApiRequest) -> ApiResponse {
         total_items: info.total_items,
         total_pages: info.total_pages,
     };
-    // The envelope's fields follow Records in the vendor's order.
     out.put_slice(b"],");
-    out.put_slice(&serde_json::to_vec(&tail).expect("the list tail serialises")[1..]);
+    tail.write(&mut out);
     ApiResponse::raw_json(200, out.freeze())
 }
 
 /// The list envelope after `Records`, in the vendor's field order.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
+#[cfg_attr(test, derive(serde::Serialize, Debug))]
+#[cfg_attr(test, serde(rename_all = "PascalCase"))]
 struct ListTail {
     current_page_size: u64,
     current_page: u64,
@@ -261,6 +260,41 @@ struct ListTail {
     page_size: u64,
     total_items: u64,
     total_pages: u64,
+}
+
+impl ListTail {
+    /// Writes the fields and the closing brace, as serde would (a test compares
+    /// them): all numbers, booleans and a field name, so nothing needs escaping.
+    /// serde's per-key escaping scan was about a twentieth of a list's CPU.
+    fn write(&self, out: &mut BytesMut) {
+        let mut n = itoa::Buffer::new();
+        let mut num = |out: &mut BytesMut, key: &[u8], v: u64| {
+            out.put_slice(key);
+            out.put_slice(n.format(v).as_bytes());
+        };
+        let flag = |out: &mut BytesMut, key: &[u8], v: bool| {
+            out.put_slice(key);
+            out.put_slice(if v { b"true" } else { b"false" });
+        };
+        num(out, b"\"CurrentPageSize\":", self.current_page_size);
+        num(out, b",\"CurrentPage\":", self.current_page);
+        out.put_slice(b",\"CurrentOrderField\":\"");
+        out.put_slice(self.current_order_field.as_bytes());
+        out.put_slice(if self.current_sort_direction > 0 {
+            b"\",\"CurrentSortDirection\":1"
+        } else {
+            b"\",\"CurrentSortDirection\":-1"
+        });
+        num(out, b",\"FirstItem\":", self.first_item);
+        flag(out, b",\"HasNextPage\":", self.has_next_page);
+        flag(out, b",\"HasPreviousPage\":", self.has_previous_page);
+        num(out, b",\"LastItem\":", self.last_item);
+        num(out, b",\"PageNumber\":", self.page_number);
+        num(out, b",\"PageSize\":", self.page_size);
+        num(out, b",\"TotalItems\":", self.total_items);
+        num(out, b",\"TotalPages\":", self.total_pages);
+        out.put_u8(b'}');
+    }
 }
 
 /// Parses the vendor's batch form `id=[1,2,3]` (brackets optional).
@@ -391,6 +425,44 @@ fn token(app: &App, req: &ApiRequest) -> ApiResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::SortField;
+
+    proptest::proptest! {
+        /// 256 cases: the hand-written list tail is byte for byte what serde writes
+        /// for the same fields (less serde's opening brace), whatever the numbers,
+        /// flags, direction and order field.
+        #[test]
+        fn the_list_tail_is_written_as_serde_writes_it(
+            nums in proptest::array::uniform8(proptest::num::u64::ANY),
+            next: bool,
+            previous: bool,
+            ascending: bool,
+            field in proptest::sample::select(vec![
+                SortField::Id, SortField::CoworkerId, SortField::Name, SortField::Value,
+                SortField::EncryptedValue, SortField::CreatedOn, SortField::UpdatedOn,
+                SortField::UpdatedBy, SortField::SystemId,
+            ]),
+        ) {
+            let tail = ListTail {
+                current_page_size: nums[0],
+                current_page: nums[1],
+                current_order_field: field.name(),
+                current_sort_direction: if ascending { 1 } else { -1 },
+                first_item: nums[2],
+                has_next_page: next,
+                has_previous_page: previous,
+                last_item: nums[3],
+                page_number: nums[4],
+                page_size: nums[5],
+                total_items: nums[6],
+                total_pages: nums[7],
+            };
+            let mut out = BytesMut::new();
+            tail.write(&mut out);
+            let want = serde_json::to_vec(&tail).unwrap();
+            proptest::prop_assert_eq!(&out[..], &want[1..], "{:?}", tail);
+        }
+    }
 
     #[test]
     fn routes_are_recognised_and_non_integer_ids_are_not_found() {
