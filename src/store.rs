@@ -125,6 +125,8 @@ struct Inner {
 /// start-up does, and until it is ready substring filters scan (exact, only slower).
 /// Smaller stores build it at once.
 const BACKGROUND_INDEX_FROM: usize = if cfg!(test) { 64 } else { 50_000 };
+/// Up to this many ids, a batch finds repeats by scanning rather than with a set.
+const SMALL_BATCH: usize = 32;
 /// The room a customer list starts with: more than most customers hold settings.
 const CUSTOMER_MATCHES: usize = 128;
 
@@ -657,12 +659,26 @@ impl Store {
     /// The records that exist among `ids`, in the order asked, each once.
     pub fn batch(&self, ids: &[i64]) -> Vec<Arc<Stored>> {
         let inner = self.read();
+        let mut found = Vec::with_capacity(ids.len());
+        if ids.len() <= SMALL_BATCH {
+            // A scan of the ids before it finds a repeat sooner than a set is built.
+            for (i, id) in ids.iter().enumerate() {
+                if !ids[..i].contains(id)
+                    && let Some(s) = inner.by_id.get(id)
+                {
+                    found.push(s.clone());
+                }
+            }
+            return found;
+        }
         let mut seen = rustc_hash::FxHashSet::default();
         seen.reserve(ids.len());
-        ids.iter()
-            .filter(|id| seen.insert(**id))
-            .filter_map(|id| inner.by_id.get(id).cloned())
-            .collect()
+        found.extend(
+            ids.iter()
+                .filter(|id| seen.insert(**id))
+                .filter_map(|id| inner.by_id.get(id).cloned()),
+        );
+        found
     }
 
     /// Runs a list query. The default order (by Id) with no filter is served from the
@@ -1044,6 +1060,29 @@ mod tests {
             };
             let got: Vec<i64> = s.list(&q).records.iter().map(|r| r.record.id).collect();
             assert_eq!(got, want, "ascending: {ascending}");
+        }
+    }
+
+    proptest::proptest! {
+        /// 256 cases: a batch answers each existing id once, at its first mention,
+        /// in the order asked, for short batches (scanned for repeats) and long ones
+        /// (a set), with ids repeated, missing and negative.
+        #[test]
+        fn a_batch_answers_each_existing_id_once_in_the_order_asked(
+            ids in proptest::collection::vec(-3i64..60, 0..(2 * SMALL_BATCH + 8)),
+        ) {
+            let s = Store::new(vec![]).unwrap();
+            for i in 0..40 {
+                s.create(input(1, &format!("n{i}")), "x", Timestamp(0)).unwrap();
+            }
+            let got: Vec<i64> = s.batch(&ids).iter().map(|r| r.record.id).collect();
+            let mut want: Vec<i64> = Vec::new();
+            for id in &ids {
+                if (1..=40).contains(id) && !want.contains(id) {
+                    want.push(*id);
+                }
+            }
+            proptest::prop_assert_eq!(got, want);
         }
     }
 

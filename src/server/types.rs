@@ -66,6 +66,9 @@ pub struct ApiResponse {
 }
 
 pub const JSON: &str = "application/json; charset=utf-8";
+/// Room for the headers most answers end with (content type, CORS, request id),
+/// so adding them does not grow the list one reallocation at a time.
+const HEADERS_ROOM: usize = 8;
 
 impl ApiResponse {
     pub fn json(status: u16, value: &impl Serialize) -> Self {
@@ -76,9 +79,11 @@ impl ApiResponse {
     }
 
     pub fn raw_json(status: u16, body: Bytes) -> Self {
+        let mut headers = Vec::with_capacity(HEADERS_ROOM);
+        headers.push(("content-type", Cow::Borrowed(JSON)));
         ApiResponse {
             status,
-            headers: vec![("content-type", Cow::Borrowed(JSON))],
+            headers,
             extra_headers: vec![],
             body,
             durable_at: None,
@@ -88,7 +93,7 @@ impl ApiResponse {
     pub fn empty(status: u16) -> Self {
         ApiResponse {
             status,
-            headers: vec![],
+            headers: Vec::with_capacity(HEADERS_ROOM),
             extra_headers: vec![],
             body: Bytes::new(),
             durable_at: None,
