@@ -63,7 +63,7 @@ impl Entry {
             id: req.request_id.clone(),
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             request: RequestShown {
-                method: api.method_name.clone(),
+                method: api.method_name.to_string(),
                 path: api.path.clone(),
                 query: journal::mask_query(&api.query),
                 authorization: journal::mask_authorization(api.authorization.as_deref())

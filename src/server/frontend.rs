@@ -252,9 +252,14 @@ pub fn request_id(sent: Option<&[u8]>) -> String {
             String::from_utf8_lossy(v).into_owned()
         }
         // A v4 UUID from the thread-local generator: no system call per request.
-        _ => uuid::Builder::from_random_bytes(rand::random())
-            .into_uuid()
-            .to_string(),
+        _ => {
+            let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            uuid::Builder::from_random_bytes(rand::random())
+                .into_uuid()
+                .hyphenated()
+                .encode_lower(&mut text)
+                .to_string()
+        }
     }
 }
 
@@ -361,14 +366,7 @@ pub async fn answer(
 }
 
 /// Records the finished request in the journal and writes its log line.
-pub fn finish(
-    app: &App,
-    req: ApiRequest,
-    answer: &Answer,
-    request_id: &str,
-    arrived: chrono::DateTime<chrono::Utc>,
-    elapsed: Duration,
-) {
+pub fn finish(app: &App, req: ApiRequest, answer: &Answer, request_id: String, elapsed: Duration) {
     let status = match answer.wire {
         Some(WireFault::Reset | WireFault::Empty) => None,
         _ => Some(answer.response.status),
@@ -390,7 +388,7 @@ pub fn finish(
             query: &query,
             status: status_code,
             micros,
-            request_id,
+            request_id: &request_id,
             fault: answer.injected.as_deref().unwrap_or(""),
             violations: answer.contract.as_ref().map_or(0, |c| c.violations as u64),
             warnings: answer.contract.as_ref().map_or(0, |c| c.warnings as u64),
@@ -430,8 +428,9 @@ pub fn finish(
     }
     // The request is done with: its strings move into the entry.
     app.frontend.journal.push(Entry {
-        id: request_id.to_string(),
-        time: arrived,
+        id: request_id,
+        // Read here, not on arrival, so a mock without a journal reads no wall clock.
+        time: chrono::Utc::now() - elapsed,
         authorization: journal::mask_authorization(req.authorization.as_deref()),
         body: journal::journal_body(&req.body, req.content_type.as_deref()),
         method: req.method_name,

@@ -40,7 +40,7 @@ pub struct Entry {
     /// when the journal is read, not on every request).
     #[serde(serialize_with = "rfc3339_millis")]
     pub time: chrono::DateTime<chrono::Utc>,
-    pub method: String,
+    pub method: Cow<'static, str>,
     pub path: String,
     /// The query string with secrets masked.
     pub query: String,
@@ -346,7 +346,7 @@ mod tests {
         Entry {
             id: "x".into(),
             time: chrono::Utc::now(),
-            method: method.into(),
+            method: method.to_string().into(),
             path: path.into(),
             query: String::new(),
             status: Some(200),

@@ -302,7 +302,6 @@ async fn serve_one(
     reset: &AtomicBool,
 ) -> Result<hyper::Response<WireBody>, Dropped> {
     let started = Instant::now();
-    let arrived = chrono::Utc::now();
     let (parts, body) = req.into_parts();
     use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, ORIGIN};
     const PREFER: HeaderName = HeaderName::from_static("prefer");
@@ -310,12 +309,16 @@ async fn serve_one(
     let header_string =
         |name: &HeaderName| header(name).map(|v| String::from_utf8_lossy(v).into_owned());
     let raw_path = parts.uri.path();
-    let path = percent_encoding::percent_decode_str(raw_path)
-        .decode_utf8_lossy()
-        .into_owned();
+    let path = if raw_path.contains('%') {
+        percent_encoding::percent_decode_str(raw_path)
+            .decode_utf8_lossy()
+            .into_owned()
+    } else {
+        raw_path.to_string()
+    };
     let mut req = ApiRequest {
         method: Method::parse(parts.method.as_str()),
-        method_name: parts.method.as_str().to_string(),
+        method_name: Method::name_of(parts.method.as_str()),
         path,
         query: parts.uri.query().unwrap_or_default().to_string(),
         authorization: header(&AUTHORIZATION).map(<[u8]>::to_vec),
@@ -358,7 +361,7 @@ async fn serve_one(
             .response
             .with_header("x-request-id", request_id.clone());
     }
-    frontend::finish(app, req, &answer, &request_id, arrived, started.elapsed());
+    frontend::finish(app, req, &answer, request_id, started.elapsed());
     match answer.wire {
         Some(WireFault::Reset) => {
             reset.store(true, Ordering::Release);

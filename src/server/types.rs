@@ -31,14 +31,28 @@ impl Method {
             _ => Method::Other,
         }
     }
+
+    /// The method's name as sent: a constant for the common methods, so naming it
+    /// costs no allocation per request.
+    pub fn name_of(sent: &str) -> Cow<'static, str> {
+        match Method::parse(sent) {
+            Method::Get => Cow::Borrowed("GET"),
+            Method::Head => Cow::Borrowed("HEAD"),
+            Method::Post => Cow::Borrowed("POST"),
+            Method::Put => Cow::Borrowed("PUT"),
+            Method::Delete => Cow::Borrowed("DELETE"),
+            Method::Options => Cow::Borrowed("OPTIONS"),
+            Method::Other => Cow::Owned(sent.to_string()),
+        }
+    }
 }
 
 /// One request, fully read.
 #[derive(Debug, Clone)]
 pub struct ApiRequest {
     pub method: Method,
-    /// The method as sent, for logs and the journal.
-    pub method_name: String,
+    /// The method as sent, for logs and the journal (borrowed for the common ones).
+    pub method_name: Cow<'static, str>,
     /// The percent-decoded path.
     pub path: String,
     /// The raw query string, without `?`.
