@@ -258,7 +258,7 @@ pub fn request_id(sent: Option<&[u8]>) -> String {
                 .into_uuid()
                 .hyphenated()
                 .encode_lower(&mut text)
-                .to_string()
+                .to_owned()
         }
     }
 }
@@ -366,7 +366,7 @@ pub async fn answer(
 }
 
 /// Records the finished request in the journal and writes its log line.
-pub fn finish(app: &App, req: ApiRequest, answer: &Answer, request_id: String, elapsed: Duration) {
+pub fn finish(app: &App, req: ApiRequest, answer: &Answer, request_id: String, started: Instant) {
     let status = match answer.wire {
         Some(WireFault::Reset | WireFault::Empty) => None,
         _ => Some(answer.response.status),
@@ -375,9 +375,10 @@ pub fn finish(app: &App, req: ApiRequest, answer: &Answer, request_id: String, e
     let logged = !app.frontend.config.quiet
         && tracing::enabled!(target: REQUEST_LOG_TARGET, tracing::Level::INFO);
     if !journaled && !logged {
-        // Neither wants it: skip masking the query and building the entry.
+        // Neither wants it: skip the clock, masking the query and building the entry.
         return;
     }
+    let elapsed = started.elapsed();
     let query = journal::mask_query(&req.query);
     let status_code = u64::from(status.unwrap_or(0));
     let micros = elapsed.as_micros() as u64;

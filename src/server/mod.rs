@@ -361,7 +361,7 @@ async fn serve_one(
             .response
             .with_header("x-request-id", request_id.clone());
     }
-    frontend::finish(app, req, &answer, request_id, started.elapsed());
+    frontend::finish(app, req, &answer, request_id, started);
     match answer.wire {
         Some(WireFault::Reset) => {
             reset.store(true, Ordering::Release);

@@ -476,7 +476,11 @@ async fn every_response_carries_a_request_id_echoed_when_sent() {
     let id = generated.header("x-request-id").expect("an id").to_string();
     let parsed = uuid::Uuid::parse_str(&id).expect("a UUID");
     assert_eq!(parsed.get_version_num(), 4, "{id}");
-    assert_eq!(id, parsed.hyphenated().to_string(), "hyphenated, lower case");
+    assert_eq!(
+        id,
+        parsed.hyphenated().to_string(),
+        "hyphenated, lower case"
+    );
     let other = s
         .send(HttpRequest::new("GET", BASE_PATH).header("Authorization", ADMIN))
         .await;
