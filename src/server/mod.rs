@@ -305,9 +305,28 @@ async fn serve_one(
     let (parts, body) = req.into_parts();
     use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, ORIGIN};
     const PREFER: HeaderName = HeaderName::from_static("prefer");
-    let header = |name: &HeaderName| parts.headers.get(name).map(|v| v.as_bytes());
-    let header_string =
-        |name: &HeaderName| header(name).map(|v| String::from_utf8_lossy(v).into_owned());
+    // One pass over the request's few headers instead of a hashed lookup for each
+    // name read; like `HeaderMap::get`, the first value of a name counts.
+    let (mut authorization, mut content_type, mut origin, mut sent_id) = (None, None, None, None);
+    let mut prefer: Vec<&[u8]> = Vec::new();
+    for (name, value) in parts.headers.iter() {
+        let slot = if name == AUTHORIZATION {
+            &mut authorization
+        } else if name == CONTENT_TYPE {
+            &mut content_type
+        } else if name == ORIGIN {
+            &mut origin
+        } else if name == X_REQUEST_ID {
+            &mut sent_id
+        } else {
+            if name == PREFER {
+                prefer.push(value.as_bytes());
+            }
+            continue;
+        };
+        slot.get_or_insert(value.as_bytes());
+    }
+    let header_string = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
     let raw_path = parts.uri.path();
     let path = if raw_path.contains('%') {
         percent_encoding::percent_decode_str(raw_path)
@@ -321,19 +340,13 @@ async fn serve_one(
         method_name: Method::name_of(parts.method.as_str()),
         path,
         query: parts.uri.query().unwrap_or_default().to_string(),
-        authorization: header(&AUTHORIZATION).map(<[u8]>::to_vec),
-        content_type: header_string(&CONTENT_TYPE),
-        origin: header_string(&ORIGIN),
+        authorization: authorization.map(<[u8]>::to_vec),
+        content_type: header_string(content_type),
+        origin: header_string(origin),
         body: Bytes::new(),
     };
 
-    let request_id = frontend::request_id(header(&X_REQUEST_ID));
-    let prefer: Vec<&[u8]> = parts
-        .headers
-        .get_all(PREFER)
-        .iter()
-        .map(|v| v.as_bytes())
-        .collect();
+    let request_id = frontend::request_id(sent_id);
 
     let mut answer = match read_body(app, &parts.headers, body).await {
         Ok(body) => {

@@ -645,3 +645,29 @@ fn every_front_end_flag_parses_and_bad_values_are_refused_with_a_reason() {
         assert!(e.contains(says), "{bad:?}: {e}");
     }
 }
+
+#[tokio::test]
+async fn repeated_headers_count_as_sent_prefer_all_of_them_the_others_their_first() {
+    let s = TestServer::start().await;
+    let r = s
+        .send(
+            with_prefer("GET", &format!("{BASE_PATH}/87654303"), "code=503")
+                .header("Prefer", "delay=1")
+                .header("X-Request-Id", "first-id")
+                .header("X-Request-Id", "second-id")
+                .header("Origin", "http://one.example")
+                .header("Origin", "http://two.example"),
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.body_excerpt(200));
+    let applied = r.header("preference-applied").unwrap_or_default();
+    assert!(
+        applied.contains("code=503") && applied.contains("delay=1"),
+        "{applied}"
+    );
+    assert_eq!(r.header("x-request-id"), Some("first-id"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://one.example")
+    );
+}
