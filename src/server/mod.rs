@@ -335,9 +335,10 @@ async fn serve_one(
     } else {
         raw_path.to_string()
     };
+    let method = Method::parse(parts.method.as_str());
     let mut req = ApiRequest {
-        method: Method::parse(parts.method.as_str()),
-        method_name: Method::name_of(parts.method.as_str()),
+        method,
+        method_name: method.name(parts.method.as_str()),
         path,
         query: parts.uri.query().unwrap_or_default().to_string(),
         authorization: authorization.map(<[u8]>::to_vec),

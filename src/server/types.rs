@@ -32,10 +32,10 @@ impl Method {
         }
     }
 
-    /// The method's name as sent: a constant for the common methods, so naming it
-    /// costs no allocation per request.
-    pub fn name_of(sent: &str) -> Cow<'static, str> {
-        match Method::parse(sent) {
+    /// The name of a method parsed from `sent`: a constant for the common methods,
+    /// so naming it costs no allocation per request.
+    pub fn name(self, sent: &str) -> Cow<'static, str> {
+        match self {
             Method::Get => Cow::Borrowed("GET"),
             Method::Head => Cow::Borrowed("HEAD"),
             Method::Post => Cow::Borrowed("POST"),

@@ -1139,7 +1139,11 @@ async fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
         let r = s.call(method, &path, ADMIN, None).await;
         assert_eq!(r.status, 405, "{method} {path}");
         assert_eq!(r.header("allow"), Some(allow));
-        body_matching(&r, Schema::Error);
+        let message = body_matching(&r, Schema::Error)["Message"].to_string();
+        assert!(
+            message.contains(&format!("'{method}'")),
+            "names the method sent: {message}"
+        );
     }
     for path in [
         "/",
