@@ -296,22 +296,18 @@ fn write_clock_time(out: &mut String) -> fmt::Result {
 
 /// `since_epoch`'s UTC time of day as HH:MM:SS.mmm.
 fn write_time_of_day(out: &mut String, since_epoch: Duration) {
-    let secs = since_epoch.as_secs() % 86_400;
-    let millis = u64::from(since_epoch.subsec_millis());
-    // HH:MM:SS.mmm, digit by digit.
-    for (v, width, sep) in [
-        (secs / 3600, 2, ':'),
-        (secs % 3600 / 60, 2, ':'),
-        (secs % 60, 2, '.'),
-        (millis, 3, ' '),
-    ] {
+    // Digit by digit, each field zero-padded to `width` and followed by `then`.
+    let digits = |out: &mut String, v: u64, width: u32, then: &str| {
         for place in (0..width).rev() {
             out.push(char::from(b'0' + (v / 10u64.pow(place) % 10) as u8));
         }
-        if sep != ' ' {
-            out.push(sep);
-        }
-    }
+        out.push_str(then);
+    };
+    let secs = since_epoch.as_secs() % 86_400;
+    digits(out, secs / 3600, 2, ":");
+    digits(out, secs % 3600 / 60, 2, ":");
+    digits(out, secs % 60, 2, ".");
+    digits(out, u64::from(since_epoch.subsec_millis()), 3, "");
 }
 
 /// One request line, coloured when `ansi`, stamped with the time now.
