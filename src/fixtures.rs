@@ -160,9 +160,30 @@ pub fn parse_records(text: &str, file: &str) -> Result<Vec<Record>, FixtureError
     Ok(records)
 }
 
-/// Parses a records file and checks each record against the schema (in parallel),
-/// turning each into `T` on the thread that read it.
+/// Parses a records file and checks each record against the schema, turning each
+/// into `T` on the thread that read it. A plain array of good records, the common
+/// case, is read in one pass on every core ([`read_array`]); anything else (an
+/// envelope, or a file with a fault to report) is read carefully.
 fn read_records<T: Send>(
+    text: &str,
+    file: &str,
+    wrap: fn(Record) -> T,
+) -> Result<Vec<T>, FixtureError> {
+    let parts = if text.len() < PARALLEL_READ_BYTES {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
+    match read_array(text, wrap, parts) {
+        Some(records) => Ok(records),
+        None => read_records_carefully(text, file, wrap),
+    }
+}
+
+/// Reads a records file in two passes, the array (or envelope) first and then each
+/// record, so that whatever is wrong is reported precisely: not JSON, not an array,
+/// or which record fails which check.
+fn read_records_carefully<T: Send>(
     text: &str,
     file: &str,
     wrap: fn(Record) -> T,
@@ -201,6 +222,158 @@ fn read_records<T: Send>(
         index,
         problem,
     })
+}
+
+/// Files at least this long are read on every core ([`read_array`]); a shorter one
+/// is read on the calling thread.
+const PARALLEL_READ_BYTES: usize = 1 << 20;
+
+/// The records of a file that is a JSON array of records, read on `parts` threads
+/// at once in a single pass over the text, or `None` when the file is anything else
+/// or anything in it is wrong; the caller then reads it the careful way, which says
+/// what. When it answers, the records are exactly, and in the same order, those that
+/// parsing the array and checking each record ([`check_record`]) gives.
+///
+/// Each thread reads records straight from the text, from a start it guessed: the
+/// first `{` at or after its share's first byte whose last non-blank byte before it
+/// is a comma. Such a guess can fall inside a string, so none is trusted until the
+/// thread before it, reading from a trusted start, stops exactly there: each thread
+/// reads past its share's end up to the first record boundary at or after the next
+/// guess. When it stops anywhere else, its reading goes on to the end of the array
+/// and the later threads' work is dropped. The first thread starts at the array's
+/// first record, so every start that is used is a real record boundary.
+fn read_array<T: Send>(text: &str, wrap: fn(Record) -> T, parts: usize) -> Option<Vec<T>> {
+    let b = text.as_bytes();
+    let open = skip_blank(b, 0);
+    if b.get(open) != Some(&b'[') {
+        return None;
+    }
+    let first = skip_blank(b, open + 1);
+    if b.get(first) == Some(&b']') {
+        return (skip_blank(b, first + 1) == b.len()).then(Vec::new);
+    }
+    let mut starts = vec![first];
+    for k in 1..parts {
+        let share = first + (b.len() - first) / parts * k;
+        let from = share.max(starts[starts.len() - 1] + 1);
+        match guess_record_start(b, from) {
+            Some(start) => starts.push(start),
+            None => break,
+        }
+    }
+    let until = |k: usize| starts.get(k + 1).copied().unwrap_or(usize::MAX);
+    let runs: Vec<Option<Run<T>>> = std::thread::scope(|scope| {
+        let later: Vec<_> = (1..starts.len())
+            .map(|k| {
+                let (from, until) = (starts[k], until(k));
+                scope.spawn(move || read_run(text, from, until, wrap))
+            })
+            .collect();
+        let mut runs = vec![read_run(text, first, until(0), wrap)];
+        runs.extend(later.into_iter().map(|h| h.join().ok().flatten()));
+        runs
+    });
+    let mut records = Vec::with_capacity(runs.iter().flatten().map(|r| r.records.len()).sum());
+    let mut runs = runs.into_iter();
+    let mut run = runs.next().flatten()?;
+    for next_start in starts
+        .into_iter()
+        .skip(1)
+        .chain(std::iter::once(usize::MAX))
+    {
+        records.append(&mut run.records);
+        if run.closed {
+            return Some(records);
+        }
+        let next = runs.next().flatten();
+        run = if run.end == next_start {
+            next?
+        } else {
+            // The guess was not a record boundary: read on from the real one.
+            read_run(text, run.end, usize::MAX, wrap)?
+        };
+    }
+    None
+}
+
+/// What one thread of [`read_array`] read: its records, and where it stopped, at the
+/// start of the record after its last (`closed` false) or at the array's `]`.
+struct Run<T> {
+    records: Vec<T>,
+    end: usize,
+    closed: bool,
+}
+
+/// Reads records from `from`, a record's first byte, until the first record boundary
+/// at or after `until` or the end of the array, which must then end the text.
+fn read_run<T>(text: &str, from: usize, until: usize, wrap: fn(Record) -> T) -> Option<Run<T>> {
+    let b = text.as_bytes();
+    let mut records = Vec::new();
+    let mut pos = from;
+    loop {
+        let (record, len) = read_one(&text[pos..])?;
+        records.push(wrap(record));
+        pos = skip_blank(b, pos + len);
+        match b.get(pos) {
+            Some(b',') => {
+                pos = skip_blank(b, pos + 1);
+                if pos >= until {
+                    return Some(Run {
+                        records,
+                        end: pos,
+                        closed: false,
+                    });
+                }
+            }
+            Some(b']') if skip_blank(b, pos + 1) == b.len() => {
+                return Some(Run {
+                    records,
+                    end: pos,
+                    closed: true,
+                });
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The record at the start of `s` and its length in bytes, if [`check_record`]
+/// accepts it: the typed reading first, the schema when that refuses.
+fn read_one(s: &str) -> Option<(Record, usize)> {
+    let mut typed = serde_json::Deserializer::from_str(s).into_iter::<Strict>();
+    if let Some(record) = typed.next()?.ok().and_then(Strict::into_record) {
+        return Some((record, typed.byte_offset()));
+    }
+    let mut raw = serde_json::Deserializer::from_str(s).into_iter::<&RawValue>();
+    let record = schema_record(raw.next()?.ok()?.get()).ok()?;
+    Some((record, raw.byte_offset()))
+}
+
+/// The first byte at or after `at` that is not JSON whitespace (or the text's end).
+fn skip_blank(b: &[u8], at: usize) -> usize {
+    at + b
+        .get(at..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t'))
+        .count()
+}
+
+/// The first `{` at or after `from` whose last non-blank byte before it is a comma:
+/// where a record would start, were `from` outside every string.
+fn guess_record_start(b: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    loop {
+        at += b.get(at..)?.iter().position(|c| *c == b'{')?;
+        let before = b[..at]
+            .iter()
+            .rev()
+            .find(|c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t'));
+        if before == Some(&b',') {
+            return Some(at);
+        }
+        at += 1;
+    }
 }
 
 /// Ids and `(CoworkerId, Name)` pairs must each be unique.
@@ -296,69 +469,81 @@ pub fn schema_record(raw: &str) -> Result<Record, String> {
 /// other, none missing), each of its JSON type, `Id` at least 1, the timestamps in
 /// the schema's pattern and valid RFC 3339 date-times, `UniqueId` a hyphenated UUID.
 pub fn typed_record(raw: &str) -> Option<Record> {
-    /// Distinguishes a property that is absent (`None`) from one that is null.
-    fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
-        d: D,
-    ) -> Result<Option<T>, D::Error> {
-        T::deserialize(d).map(Some)
+    serde_json::from_str::<Strict>(raw).ok()?.into_record()
+}
+
+/// Distinguishes a property that is absent (`None`) from one that is null.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// A record as [`typed_record`] reads it, before the checks that serde's types do
+/// not make (every property present, `Id` at least 1, timestamps, `UniqueId`).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct Strict<'a> {
+    #[serde(default, deserialize_with = "present")]
+    coworker_id: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    value: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    encrypted_value: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    id: Option<i64>,
+    #[serde(default, deserialize_with = "present", borrow)]
+    updated_on: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, deserialize_with = "present", borrow)]
+    created_on: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, deserialize_with = "present", borrow)]
+    unique_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, deserialize_with = "present")]
+    updated_by: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    is_new: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    system_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    to_string_text: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    localization_details: Option<()>,
+    #[serde(default, deserialize_with = "present")]
+    custom_fields: Option<()>,
+}
+
+impl Strict<'_> {
+    fn into_record(self) -> Option<Record> {
+        let id = self.id.filter(|id| *id >= 1)?;
+        let time = |t: Option<std::borrow::Cow<str>>| {
+            let t = t?;
+            schema_timestamp(&t)
+        };
+        let unique_id = self
+            .unique_id
+            .as_deref()
+            .filter(|u| is_hyphenated_uuid(u))?;
+        self.localization_details?;
+        self.custom_fields?;
+        Some(Record {
+            coworker_id: self.coworker_id?,
+            name: self.name?,
+            value: self.value?,
+            encrypted_value: self.encrypted_value?,
+            id,
+            updated_on: time(self.updated_on)?,
+            created_on: time(self.created_on)?,
+            unique_id: uuid::Uuid::parse_str(unique_id).ok()?,
+            updated_by: self.updated_by?,
+            is_new: self.is_new?,
+            system_id: self.system_id?,
+            to_string_text: self.to_string_text?,
+            localization_details: (),
+            custom_fields: (),
+        })
     }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-    struct Strict<'a> {
-        #[serde(default, deserialize_with = "present")]
-        coworker_id: Option<i64>,
-        #[serde(default, deserialize_with = "present")]
-        name: Option<String>,
-        #[serde(default, deserialize_with = "present")]
-        value: Option<Option<String>>,
-        #[serde(default, deserialize_with = "present")]
-        encrypted_value: Option<Option<String>>,
-        #[serde(default, deserialize_with = "present")]
-        id: Option<i64>,
-        #[serde(default, deserialize_with = "present", borrow)]
-        updated_on: Option<std::borrow::Cow<'a, str>>,
-        #[serde(default, deserialize_with = "present", borrow)]
-        created_on: Option<std::borrow::Cow<'a, str>>,
-        #[serde(default, deserialize_with = "present", borrow)]
-        unique_id: Option<std::borrow::Cow<'a, str>>,
-        #[serde(default, deserialize_with = "present")]
-        updated_by: Option<Option<String>>,
-        #[serde(default, deserialize_with = "present")]
-        is_new: Option<bool>,
-        #[serde(default, deserialize_with = "present")]
-        system_id: Option<Option<String>>,
-        #[serde(default, deserialize_with = "present")]
-        to_string_text: Option<Option<String>>,
-        #[serde(default, deserialize_with = "present")]
-        localization_details: Option<()>,
-        #[serde(default, deserialize_with = "present")]
-        custom_fields: Option<()>,
-    }
-    let s: Strict = serde_json::from_str(raw).ok()?;
-    let id = s.id.filter(|id| *id >= 1)?;
-    let time = |t: Option<std::borrow::Cow<str>>| {
-        let t = t?;
-        schema_timestamp(&t)
-    };
-    let unique_id = s.unique_id.as_deref().filter(|u| is_hyphenated_uuid(u))?;
-    s.localization_details?;
-    s.custom_fields?;
-    Some(Record {
-        coworker_id: s.coworker_id?,
-        name: s.name?,
-        value: s.value?,
-        encrypted_value: s.encrypted_value?,
-        id,
-        updated_on: time(s.updated_on)?,
-        created_on: time(s.created_on)?,
-        unique_id: uuid::Uuid::parse_str(unique_id).ok()?,
-        updated_by: s.updated_by?,
-        is_new: s.is_new?,
-        system_id: s.system_id?,
-        to_string_text: s.to_string_text?,
-        localization_details: (),
-        custom_fields: (),
-    })
 }
 
 /// The schema's timestamp pattern, `^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$`,
@@ -662,6 +847,98 @@ mod tests {
                 if let (Some(t), Ok(s)) = (typed, schema) {
                     prop_assert_eq!(t, s);
                 }
+            }
+        }
+
+        /// A record for a whole file: good ones whose names hold the bytes a guessed
+        /// record start looks for, records the mutations may spoil, and values
+        /// that are not records at all.
+        fn arb_file_record() -> impl Strategy<Value = String> {
+            let name = proptest::sample::select(vec![
+                "plain",
+                ",{",
+                ", {\"CoworkerId\":1}",
+                "},{",
+                ",{,{,{,{,{,{,{,{,{,{,{,{",
+                "]",
+                "\\",
+                "é,{ü",
+            ]);
+            prop_oneof![
+                4 => (name, 1..1000i64, any::<bool>()).prop_map(|(name, id, pretty)| {
+                    let mut r = valid();
+                    r.insert("Name".into(), Value::from(name));
+                    r.insert("Id".into(), Value::from(id));
+                    let r = Value::Object(r);
+                    if pretty { serde_json::to_string_pretty(&r) } else { serde_json::to_string(&r) }
+                        .unwrap()
+                }),
+                1 => proptest::collection::vec(arb_mutation(), 1..3).prop_map(|m| render(&m)),
+                1 => proptest::sample::select(vec!["1", "null", "[]", "\"x\"", "{}", "{,}"])
+                    .prop_map(str::to_string),
+            ]
+        }
+
+        /// Whitespace and punctuation between records, mostly right.
+        fn arb_separator() -> impl Strategy<Value = String> {
+            prop_oneof![
+                8 => proptest::sample::select(vec![",", ",\n", " , ", "\r\n,\t"]),
+                1 => proptest::sample::select(vec!["", ",,", ";", ", ]  [", "}"]),
+            ]
+            .prop_map(str::to_string)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+            /// 2000 files of up to 24 records read on one to six threads: the
+            /// one-pass reading answers with exactly the records the careful reading
+            /// gives, and declines wherever that one finds a fault (or an envelope).
+            #[test]
+            fn reading_in_one_pass_on_many_threads_gives_what_the_careful_reading_gives(
+                records in proptest::collection::vec(
+                    (arb_file_record(), arb_separator(), any::<bool>()),
+                    0..24,
+                ),
+                open in proptest::sample::select(vec!["[", " [\n", "{\"Records\":[", "", "[["]),
+                close in proptest::sample::select(vec!["]", "]\n ", "]}", "", "],", "] x"]),
+                parts in 1..7usize,
+            ) {
+                crate::schemas::init();
+                let mut text = open.to_string();
+                for (i, (record, separator, blank)) in records.iter().enumerate() {
+                    if i > 0 {
+                        text.push_str(separator);
+                    }
+                    if *blank {
+                        text.push_str(" \n");
+                    }
+                    text.push_str(record);
+                }
+                text.push_str(close);
+                let careful = read_records_carefully(&text, "f", |r| r).ok();
+                let fast = read_array(&text, |r| r, parts);
+                let array = text.trim_start().starts_with('[');
+                prop_assert_eq!(fast, careful.filter(|_| array), "{}", text);
+            }
+        }
+
+        /// A guessed start inside a string is found out, and the reading goes on from
+        /// the real boundary: names packed with `,{` put most guesses in strings.
+        #[test]
+        fn a_guess_inside_a_string_is_found_out() {
+            crate::schemas::init();
+            let mut r = valid();
+            r.insert("Name".into(), Value::from(",{".repeat(200)));
+            let one = Value::Object(r).to_string();
+            let text = format!("[{}]", vec![one; 5].join(","));
+            let careful = read_records_carefully(&text, "f", |r| r).unwrap();
+            assert_eq!(careful.len(), 5);
+            for parts in 1..12 {
+                assert_eq!(
+                    read_array(&text, |r| r, parts).as_ref(),
+                    Some(&careful),
+                    "{parts}"
+                );
             }
         }
 
