@@ -42,10 +42,11 @@ fn rewrite(head: &[u8]) -> Option<Vec<u8>> {
     if end + 4 != text.len() {
         return None;
     }
-    let mut lines = text[..end].split("\r\n");
-    let status_line = lines.next()?;
-    let headers: Vec<&str> = lines.collect();
-    let has = |h: &str| headers.iter().any(|l| l.eq_ignore_ascii_case(h));
+    // Every 4xx the API sends passes here too, so nothing is allocated until the
+    // head is known to be hyper's own.
+    let (status_line, header_lines) = text[..end].split_once("\r\n")?;
+    let headers = || header_lines.split("\r\n");
+    let has = |h: &str| headers().any(|l| l.eq_ignore_ascii_case(h));
     if !has("content-length: 0") || !has("connection: close") {
         return None;
     }
@@ -61,10 +62,7 @@ fn rewrite(head: &[u8]) -> Option<Vec<u8>> {
     };
     let body = format!(r#"{{"Status":{status},"Message":"{message}","WasSuccessful":false}}"#);
     let mut out = format!("{status_line}\r\ncontent-type: application/json; charset=utf-8\r\n");
-    for h in headers
-        .iter()
-        .filter(|l| !l.eq_ignore_ascii_case("content-length: 0"))
-    {
+    for h in headers().filter(|l| !l.eq_ignore_ascii_case("content-length: 0")) {
         out.push_str(h);
         out.push_str("\r\n");
     }
