@@ -144,17 +144,22 @@ impl TextIndex {
     /// [`insert`](Self::insert) with the record's [`posting_keys`] worked out
     /// beforehand (by a create, before it takes the store's write lock).
     pub fn insert_keyed(&mut self, s: &Arc<Stored>, keys: &[u32]) {
-        self.remove(s.record.id);
         let Ok(slot) = u32::try_from(self.slots.len()) else {
             // Four billion writes since the last rebuild: rebuild instead.
+            self.remove(s.record.id);
             self.rebuild_with(Some(s));
             return;
         };
         self.slots.push(Some(s.clone()));
-        self.slot_of.insert(s.record.id, slot);
+        // One lookup both places a new record and finds an updated one's old slot.
+        if let Some(old) = self.slot_of.insert(s.record.id, slot) {
+            self.slots[old as usize] = None;
+            self.dead += 1;
+        }
         for &k in keys {
             self.postings.entry(k).or_default().push(slot);
         }
+        self.rebuild_if_mostly_dead();
     }
 
     /// Drops the record with this Id, if indexed; rebuilds when dead slots dominate.
@@ -164,6 +169,10 @@ impl TextIndex {
         };
         self.slots[slot as usize] = None;
         self.dead += 1;
+        self.rebuild_if_mostly_dead();
+    }
+
+    fn rebuild_if_mostly_dead(&mut self) {
         if self.dead > self.slot_of.len().max(MIN_DEAD_BEFORE_REBUILD) {
             self.rebuild_with(None);
         }

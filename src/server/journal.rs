@@ -256,12 +256,7 @@ pub fn journal_body(body: &[u8], content_type: Option<&str>) -> Option<Shown> {
             body.len()
         ))));
     }
-    let plain = !is_form(content_type)
-        && !body.contains(&b'\\')
-        && !SECRET_WORDS.iter().any(|w| {
-            body.windows(w.len())
-                .any(|window| window.eq_ignore_ascii_case(w))
-        });
+    let plain = !is_form(content_type) && !body.contains(&b'\\') && !names_a_secret(body);
     if plain
         && let Ok(text) = std::str::from_utf8(body)
         && let Ok(raw) = serde_json::from_str::<&RawValue>(text)
@@ -269,6 +264,20 @@ pub fn journal_body(body: &[u8], content_type: Option<&str>) -> Option<Shown> {
         return Some(Shown(raw.to_owned()));
     }
     mask_body(body, content_type).map(|v| Shown::of(&v))
+}
+
+/// Whether any of [`SECRET_WORDS`] appears in `body`, in any case: one pass, with
+/// a word compared only where a byte could start one.
+fn names_a_secret(body: &[u8]) -> bool {
+    (0..body.len()).any(|i| {
+        let first = body[i].to_ascii_lowercase();
+        SECRET_WORDS.iter().any(|w| {
+            w[0] == first
+                && body
+                    .get(i..i + w.len())
+                    .is_some_and(|s| s.eq_ignore_ascii_case(w))
+        })
+    })
 }
 
 /// Whether the body is a form (`application/x-www-form-urlencoded`, any case,
@@ -341,6 +350,27 @@ pub fn mask_json(v: &mut Value) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_secret_word_is_found_in_any_case_and_anywhere() {
+        for body in [
+            &b"{\"EncryptedValue\":\"x\"}"[..],
+            b"{\"a\":1,\"PASSWORD\":2}",
+            b"token",
+            b"x=1&client_SECRET=2",
+            b"{\"x\":\"ends in Token\"}",
+        ] {
+            assert!(names_a_secret(body), "{}", String::from_utf8_lossy(body));
+        }
+        for body in [
+            &b"{\"CoworkerId\":1,\"Name\":\"tok\",\"Value\":\"passwor\"}"[..],
+            b"",
+            b"encryptedvalu",
+            b"client-secret",
+        ] {
+            assert!(!names_a_secret(body), "{}", String::from_utf8_lossy(body));
+        }
+    }
 
     fn entry(method: &str, path: &str) -> Entry {
         Entry {
