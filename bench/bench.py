@@ -11,13 +11,14 @@ It builds the release binary and the examples, generates stores of 1,000 and
 a bare hyper server answering a fixed body of the same size), runs wrk (2 threads,
 32 connections, keep-alive, loopback) for each scenario against both, and prints a
 Markdown table of requests/s, p50 and p99 latency and the ratio mock/baseline (each
-the median of BENCH_ROUNDS=3 alternating rounds; the
+the median of BENCH_ROUNDS=5 alternating rounds; the
 substring rows include a selective needle, served by the trigram index); then the cost
 of each per-request feature (log line, journal, CORS, request id) as ratios to the
 baseline, creates with and without --state-file on the 1,000,000-record store (one
 client's p99, both each create timed alone and as wrk reports it, 32 clients' throughput
 ratio, and the disk's own fdatasync latency), RSS and bytes per record at each size,
-start-up time to the first 200, and the time of `check` and the throughput of `fuzz`
+start-up time to the first 200 (at 1,000,000 records the median of three start-ups),
+and the time of `check` and the throughput of `fuzz`
 against the local mock. Needs wrk (Debian: wrk).
 """
 
@@ -100,7 +101,7 @@ end
 # Each scenario alternates mock and baseline in ROUNDS rounds of SECONDS / ROUNDS
 # each, and takes medians: the machine is shared, and a neighbour's burst during one
 # long run would otherwise decide a whole row.
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 
 
 def wrk(url, script=None, headers=None, seconds=None):
@@ -195,15 +196,33 @@ def read_every_record(port, total):
         fetch(port, "GET", f"{BASE}?page={page}&size=1000&orderBy=Id")
 
 
+def warm(fixtures_dir):
+    """Start-up is measured with the file in the page cache (this machine reclaims
+    idle cache, and a cold read of 390 MB from its disk alone takes seconds)."""
+    with open(os.path.join(fixtures_dir, "coworkersettings.json"), "rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
+def startup_only(fixtures_dir):
+    """Seconds from starting the mock on these fixtures to its first 200."""
+    warm(fixtures_dir)
+    start = time.time()
+    p = subprocess.Popen([BIN, "serve", "--port", str(MOCK_PORT), "--quiet", "--fixtures", fixtures_dir],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(MOCK_PORT, f"{BASE}?size=1")
+        return time.time() - start
+    finally:
+        p.kill()
+        p.wait()
+
+
 def run_store(label, fixtures_dir, tmp, extra_args=(), background_index=False):
     args = [BIN, "serve", "--port", str(MOCK_PORT), *extra_args]
     if fixtures_dir:
         args += ["--fixtures", fixtures_dir]
-        # Start-up is measured with the file in the page cache (this machine reclaims
-        # idle cache, and a cold read of 390 MB from its disk alone takes seconds).
-        with open(os.path.join(fixtures_dir, "coworkersettings.json"), "rb") as f:
-            while f.read(1 << 24):
-                pass
+        warm(fixtures_dir)
     env = dict(os.environ, RUST_LOG="info")
     start = time.time()
     # The request log goes to a file, as the defaults are measured.
@@ -451,6 +470,10 @@ def main():
         runs = [run_store("1,000 records", small, tmp)]
         if ONLY != "throughput":
             runs.append(run_store("1,000,000 records", large, tmp, background_index=True))
+            # Two more start-ups at a million records: the figure is their median
+            # with the first, since backing half a gigabyte of fresh memory on this
+            # shared virtual machine takes from about 1 to 3 s from one moment to the next.
+            runs[-1]["startups"] = [runs[-1]["startup"], startup_only(large), startup_only(large)]
         quiet_run = run_store("1,000 records, --quiet --journal-size 0", small, tmp, ["--quiet", "--journal-size", "0"])
         features = run_features(tmp, base.pid)
         state = run_state_file(large, tmp) if ONLY != "throughput" else None
@@ -497,7 +520,8 @@ def main():
     print("| --- | ---: |")
     print(f"| start-up to first 200, built-in fixtures (median of 5) | {sorted(builtin_start)[2] * 1000:.0f} ms |")
     print(f"| start-up to first 200, 1,000 records from a file | {small_run['startup'] * 1000:.0f} ms |")
-    print(f"| start-up to first 200, 1,000,000 records from a file (goal 2 s) | {large_run['startup']:.2f} s |")
+    print(f"| start-up to first 200, 1,000,000 records from a file (goal 2 s; median of 3: "
+          f"{', '.join('%.2f' % s for s in large_run['startups'])}) | {median(large_run['startups']):.2f} s |")
     print(f"| substring index ready, after the first 200 (1,000,000 records) | {large_run['index_wait']:.2f} s |")
     print(f"| RSS with 1,000 records | {small_run['rss'] / 1024:.1f} MiB |")
     print(f"| RSS with 1,000,000 records at the first 200 | {large_run['rss_start'] / 1024:.1f} MiB |")
@@ -539,7 +563,7 @@ def print_goals(runs, quiet_run, features, state, large_run):
         ("bytes of RSS per record at 1M, index built", per_record, "<=", 1536),
         ("state file, 1 client, p99 ms per create", one_with["alone"]["p99"], "<=", 5),
         ("state file, 32 clients, ratio to no state file", many_with["rps"] / many_without["rps"], ">=", 0.3),
-        ("start-up to first 200 at 1M, s", large_run["startup"], "<=", 2),
+        ("start-up to first 200 at 1M (median of 3), s", median(large_run["startups"]), "<=", 2),
     ]
     print("### Goals in this run\n")
     print("| goal | this run | target | |")
