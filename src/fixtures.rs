@@ -265,8 +265,8 @@ fn read_array<T: Send>(text: &str, wrap: fn(Record) -> T, parts: usize) -> Optio
     let runs: Vec<Option<Run<T>>> = std::thread::scope(|scope| {
         let later: Vec<_> = (1..starts.len())
             .map(|k| {
-                let (from, until) = (starts[k], until(k));
-                scope.spawn(move || read_run(text, from, until, wrap))
+                let (from, end) = (starts[k], until(k));
+                scope.spawn(move || read_run(text, from, end, wrap))
             })
             .collect();
         let mut runs = vec![read_run(text, first, until(0), wrap)];
@@ -355,8 +355,13 @@ fn skip_blank(b: &[u8], at: usize) -> usize {
         .get(at..)
         .unwrap_or_default()
         .iter()
-        .take_while(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t'))
+        .take_while(|c| is_blank(c))
         .count()
+}
+
+/// JSON's whitespace: space, line feed, carriage return, tab.
+fn is_blank(c: &u8) -> bool {
+    matches!(c, b' ' | b'\n' | b'\r' | b'\t')
 }
 
 /// The first `{` at or after `from` whose last non-blank byte before it is a comma:
@@ -365,10 +370,7 @@ fn guess_record_start(b: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     loop {
         at += b.get(at..)?.iter().position(|c| *c == b'{')?;
-        let before = b[..at]
-            .iter()
-            .rev()
-            .find(|c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t'));
+        let before = b[..at].iter().rev().find(|c| !is_blank(c));
         if before == Some(&b',') {
             return Some(at);
         }

@@ -36,7 +36,7 @@ use crate::fixtures::Fixtures;
 use crate::resource::{FieldError, error_body};
 use crate::store::Store;
 use faults::{ResettableStream, WireBody, WireFault};
-use types::{ApiRequest, ApiResponse, JSON, Method};
+use types::{ApiRequest, ApiResponse, Method};
 
 /// Server limits and switches, all with sane defaults.
 #[derive(Debug, Clone)]
@@ -557,9 +557,10 @@ fn header_name(name: &'static str) -> Option<hyper::header::HeaderName> {
 fn header_value(value: std::borrow::Cow<'static, str>) -> Option<hyper::header::HeaderValue> {
     use hyper::header::HeaderValue;
     match value {
+        // Paths, so that each arm names a constant and can never become a binding.
         std::borrow::Cow::Borrowed(s) => Some(match s {
-            JSON => const { HeaderValue::from_static(JSON) },
-            CORS_EXPOSE_HEADERS => const { HeaderValue::from_static(CORS_EXPOSE_HEADERS) },
+            types::JSON => const { HeaderValue::from_static(types::JSON) },
+            self::CORS_EXPOSE_HEADERS => const { HeaderValue::from_static(CORS_EXPOSE_HEADERS) },
             "*" => const { HeaderValue::from_static("*") },
             "Origin" => const { HeaderValue::from_static("Origin") },
             other => HeaderValue::from_maybe_shared(Bytes::from_static(other.as_bytes())).ok()?,
